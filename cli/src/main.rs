@@ -1,0 +1,2 @@
+//! The `evs` command.
+fn main() {}

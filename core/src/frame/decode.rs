@@ -1,0 +1,545 @@
+//! The streaming frame decoder.
+
+use super::error::FrameError;
+use super::header::{Header, HeaderValue, MAX_HEADER_VALUE_LEN};
+use super::limits::Limits;
+use super::message::Message;
+use alloc::vec::Vec;
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use core::fmt;
+
+/// The length of a frame's prelude: total length, headers length, prelude CRC.
+pub const PRELUDE_LEN: usize = 12;
+/// The length of the smallest frame: a prelude and a message CRC, no headers, no payload.
+pub const MIN_FRAME_LEN: usize = 16;
+
+/// The smallest buffer the decoder allocates when it must grow, so that a stream of small frames
+/// fed in small pieces does not reallocate for every piece.
+const MIN_BUFFER: usize = 8 * 1024;
+
+/// A prelude whose checksum, length relations and limits were checked.
+#[derive(Clone, Copy, Debug)]
+struct Prelude {
+    total_len: usize,
+    headers_len: usize,
+}
+
+/// Checks a prelude in the order the protocol asks for: checksum, `total_length >= 16`,
+/// `headers_length <= total_length - 16`, then the limits.
+fn check_prelude(
+    p: &[u8; PRELUDE_LEN],
+    frame_offset: u64,
+    limits: &Limits,
+) -> Result<Prelude, FrameError> {
+    let word = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+    let (total_length, headers_length, expected) = (word(0), word(4), word(8));
+    let actual = crc32fast::hash(&p[..8]);
+    if actual != expected {
+        return Err(FrameError::PreludeChecksumMismatch {
+            frame_offset,
+            expected,
+            actual,
+        });
+    }
+    if total_length < MIN_FRAME_LEN as u32 {
+        return Err(FrameError::InvalidMessageLength {
+            frame_offset,
+            total_length,
+        });
+    }
+    if headers_length > total_length - MIN_FRAME_LEN as u32 {
+        return Err(FrameError::InvalidHeadersLength {
+            frame_offset,
+            headers_length,
+            total_length,
+        });
+    }
+    if headers_length > limits.max_headers_len() {
+        return Err(FrameError::HeadersTooLong {
+            frame_offset,
+            headers_length,
+            limit: limits.max_headers_len(),
+        });
+    }
+    let payload_length = total_length - MIN_FRAME_LEN as u32 - headers_length;
+    if payload_length > limits.max_payload_len() {
+        return Err(FrameError::PayloadTooLong {
+            frame_offset,
+            payload_length,
+            limit: limits.max_payload_len(),
+        });
+    }
+    Ok(Prelude {
+        total_len: total_length as usize,
+        headers_len: headers_length as usize,
+    })
+}
+
+/// A sans-IO streaming decoder: bytes in, checked messages out.
+///
+/// # Drain contract
+///
+/// 1. Feed bytes as they arrive with [`handle_input`](Self::handle_input) (a slice of any size, one
+///    byte at a time works) or [`handle_bytes`](Self::handle_bytes) (a `Bytes` holding whole frames
+///    is not copied at all).
+/// 2. Call [`poll_message`](Self::poll_message) until it returns `Ok(None)`: the decoder then needs
+///    [`bytes_needed`](Self::bytes_needed) more bytes before it can hand out the next message.
+/// 3. When the input ends, call [`finish`](Self::finish): `Ok(())` means the input ended cleanly
+///    between frames, [`FrameError::Truncated`] that it stopped inside one.
+///
+/// An error from `poll_message` or `finish` is fatal: framing is lost, the decoder drops what it
+/// buffered, ignores further input and returns the same error from then on.
+///
+/// # Checks
+///
+/// Each check runs as soon as its bytes are present: the prelude checksum once 12 bytes have
+/// arrived, before any space is reserved for the body; then `total_length >= 16`,
+/// `headers_length <= total_length - 16` and the [`Limits`]; then, once the whole frame is there,
+/// the message checksum; then the headers. Nothing is handed out before the message checksum has
+/// been verified.
+///
+/// # Memory
+///
+/// Input is copied at most once, into one buffer; a message's payload and its string and byte
+/// array values are views into it. The decoder holds at most one frame (no more than
+/// [`Limits::max_frame_len`]) plus the bytes it was fed and has not handed out yet.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use eventstream::frame::{FrameDecoder, Message};
+///
+/// let mut wire = BytesMut::new();
+/// Message::new(&b"one"[..]).with_header(":event-type", "A").encode(&mut wire).unwrap();
+/// Message::new(&b"two"[..]).encode(&mut wire).unwrap();
+///
+/// let mut decoder = FrameDecoder::new();
+/// let mut got = Vec::new();
+/// for chunk in wire.chunks(5) {
+///     decoder.handle_input(chunk);
+///     while let Some(msg) = decoder.poll_message()? {
+///         got.push(msg);
+///     }
+/// }
+/// decoder.finish()?;
+/// assert_eq!(got.len(), 2);
+/// assert_eq!(got[0].header_str(":event-type"), Some("A"));
+/// assert_eq!(&got[1].payload()[..], b"two");
+/// # Ok::<(), eventstream::frame::FrameError>(())
+/// ```
+pub struct FrameDecoder {
+    limits: Limits,
+    reject_duplicates: bool,
+    /// Copied input not yet handed out. At most one of `buf` and `whole` holds bytes.
+    buf: BytesMut,
+    /// Input handed over as `Bytes` and not yet handed out; frames are split off without copying.
+    whole: Bytes,
+    /// The checked prelude of the frame at the front of the pending bytes.
+    front: Option<Prelude>,
+    /// Stream offset of the first pending byte.
+    offset: u64,
+    ended: bool,
+    error: Option<FrameError>,
+}
+
+impl FrameDecoder {
+    /// A decoder with the default [`Limits`].
+    pub fn new() -> Self {
+        Self::with_limits(Limits::DEFAULT)
+    }
+
+    /// A decoder with these limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        FrameDecoder {
+            limits,
+            reject_duplicates: false,
+            buf: BytesMut::new(),
+            whole: Bytes::new(),
+            front: None,
+            offset: 0,
+            ended: false,
+            error: None,
+        }
+    }
+
+    /// Rejects a message in which a header name appears twice, with
+    /// [`FrameError::DuplicateHeader`]. Off by default: the wire format allows repeated names and
+    /// the decoder keeps them in order.
+    #[must_use]
+    pub fn reject_duplicate_headers(mut self, reject: bool) -> Self {
+        self.reject_duplicates = reject;
+        self
+    }
+
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Feeds bytes, copying them into the decoder's buffer. Drain with
+    /// [`poll_message`](Self::poll_message) afterwards. Ignored once the decoder has failed.
+    pub fn handle_input(&mut self, data: &[u8]) {
+        if self.error.is_some() || data.is_empty() {
+            return;
+        }
+        if !self.whole.is_empty() {
+            self.spill_whole(data);
+        }
+        if self.buf.capacity() - self.buf.len() < data.len() {
+            self.grow(data);
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Feeds bytes the caller already owns as `Bytes`. When nothing is buffered, frames are split
+    /// off `data` without copying; only an incomplete frame at its end is copied, once more input
+    /// arrives. Ignored once the decoder has failed.
+    pub fn handle_bytes(&mut self, data: Bytes) {
+        if self.error.is_some() || data.is_empty() {
+            return;
+        }
+        if self.buf.is_empty() && self.whole.is_empty() {
+            self.whole = data;
+        } else {
+            self.handle_input(&data);
+        }
+    }
+
+    /// Moves the bytes of `whole` into `buf`, because `next` must follow them contiguously.
+    fn spill_whole(&mut self, next: &[u8]) {
+        let whole = core::mem::take(&mut self.whole);
+        let front = self.peek_front(&whole, next);
+        self.reserve(whole.len() + next.len(), front);
+        self.buf.extend_from_slice(&whole);
+    }
+
+    fn grow(&mut self, data: &[u8]) {
+        let front = self.peek_front(&self.buf, data);
+        self.reserve(self.buf.len() + data.len(), front);
+    }
+
+    fn reserve(&mut self, want: usize, front: Option<usize>) {
+        // Reserve the whole front frame at once (its length was checked against the limits), so
+        // that its bytes are copied once and never moved by a reallocation.
+        let want = want.max(front.unwrap_or(0)).max(MIN_BUFFER);
+        let len = self.buf.len();
+        if want > len {
+            self.buf.reserve(want - len);
+        }
+    }
+
+    /// The total length of the frame at the front of `first` followed by `second`, if its prelude
+    /// is present and valid. An invalid prelude is reported by `poll_message`, not here.
+    fn peek_front(&self, first: &[u8], second: &[u8]) -> Option<usize> {
+        if let Some(p) = self.front {
+            return Some(p.total_len);
+        }
+        if first.len() + second.len() < PRELUDE_LEN {
+            return None;
+        }
+        let mut prelude = [0u8; PRELUDE_LEN];
+        let from_first = first.len().min(PRELUDE_LEN);
+        prelude[..from_first].copy_from_slice(&first[..from_first]);
+        prelude[from_first..].copy_from_slice(&second[..PRELUDE_LEN - from_first]);
+        check_prelude(&prelude, self.offset, &self.limits)
+            .ok()
+            .map(|p| p.total_len)
+    }
+
+    fn pending(&self) -> &[u8] {
+        if self.whole.is_empty() {
+            &self.buf
+        } else {
+            &self.whole
+        }
+    }
+
+    /// The number of bytes fed and not yet handed out as messages.
+    pub fn buffered_len(&self) -> usize {
+        self.pending().len()
+    }
+
+    /// How many more bytes the decoder needs before [`poll_message`](Self::poll_message) can hand
+    /// out the next message: the rest of the prelude while it is incomplete, then the rest of the
+    /// frame. Zero when a message is ready or the decoder has failed.
+    pub fn bytes_needed(&self) -> usize {
+        if self.error.is_some() {
+            return 0;
+        }
+        let have = self.pending().len();
+        let want = match self.front {
+            Some(p) => p.total_len,
+            None if have < PRELUDE_LEN => PRELUDE_LEN,
+            // The prelude is here but has not been checked yet: poll_message will decide.
+            None => return 0,
+        };
+        want.saturating_sub(have)
+    }
+
+    /// Whether the decoder has failed; it then returns the same error forever.
+    pub fn is_failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// The next complete, checked message, or `Ok(None)` when more bytes are needed (after
+    /// [`finish`](Self::finish): when the input is exhausted).
+    ///
+    /// # Errors
+    ///
+    /// A [`FrameError`] when the bytes are not a valid frame, or, after `finish`, when the input
+    /// ended inside a frame. Every error is fatal and returned again by every later call.
+    #[must_use = "a decoded message or an error would be lost"]
+    pub fn poll_message(&mut self) -> Result<Option<Message>, FrameError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        match self.decode_front() {
+            Ok(Some(msg)) => Ok(Some(msg)),
+            Ok(None) if self.ended && !self.pending().is_empty() => {
+                Err(self.fail(self.truncated()))
+            }
+            Ok(None) => Ok(None),
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
+    /// Marks the end of the input.
+    ///
+    /// Call it after [`poll_message`](Self::poll_message) returned `Ok(None)`. It returns `Ok(())`
+    /// when the input ended between two frames, and [`FrameError::Truncated`] (fatal) when an
+    /// incomplete frame is buffered. Complete frames that were not drained yet are not lost: the
+    /// input is then only known to be truncated once `poll_message` has handed them out, and it
+    /// reports it.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::Truncated`], or the error the decoder already failed with.
+    pub fn finish(&mut self) -> Result<(), FrameError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        self.ended = true;
+        let have = self.pending().len();
+        if have == 0 {
+            return Ok(());
+        }
+        if have >= PRELUDE_LEN {
+            let prelude = match self.front_prelude() {
+                Ok(p) => p,
+                Err(err) => return Err(self.fail(err)),
+            };
+            if have >= prelude.total_len {
+                return Ok(());
+            }
+        }
+        Err(self.fail(self.truncated()))
+    }
+
+    fn truncated(&self) -> FrameError {
+        FrameError::Truncated {
+            frame_offset: self.offset,
+            available: self.pending().len(),
+            expected: self.front.map_or(PRELUDE_LEN, |p| p.total_len),
+        }
+    }
+
+    fn fail(&mut self, err: FrameError) -> FrameError {
+        self.error = Some(err.clone());
+        self.buf = BytesMut::new();
+        self.whole = Bytes::new();
+        self.front = None;
+        err
+    }
+
+    /// The checked prelude of the front frame; at least 12 bytes must be pending.
+    fn front_prelude(&mut self) -> Result<Prelude, FrameError> {
+        if let Some(p) = self.front {
+            return Ok(p);
+        }
+        let pending = self.pending();
+        let mut prelude = [0u8; PRELUDE_LEN];
+        prelude.copy_from_slice(&pending[..PRELUDE_LEN]);
+        let p = check_prelude(&prelude, self.offset, &self.limits)?;
+        self.front = Some(p);
+        Ok(p)
+    }
+
+    fn decode_front(&mut self) -> Result<Option<Message>, FrameError> {
+        let have = self.pending().len();
+        if have < PRELUDE_LEN {
+            return Ok(None);
+        }
+        let prelude = self.front_prelude()?;
+        if have < prelude.total_len {
+            return Ok(None);
+        }
+        let frame = if self.whole.is_empty() {
+            self.buf.split_to(prelude.total_len).freeze()
+        } else {
+            self.whole.split_to(prelude.total_len)
+        };
+        let frame_offset = self.offset;
+        self.offset += prelude.total_len as u64;
+        self.front = None;
+        decode_frame(
+            frame,
+            prelude,
+            frame_offset,
+            &self.limits,
+            self.reject_duplicates,
+        )
+        .map(Some)
+    }
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameDecoder")
+            .field("limits", &self.limits)
+            .field("buffered_len", &self.buffered_len())
+            .field("offset", &self.offset)
+            .field("ended", &self.ended)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+/// Checks the message CRC of a complete frame, then parses its headers and slices its payload.
+fn decode_frame(
+    frame: Bytes,
+    prelude: Prelude,
+    frame_offset: u64,
+    limits: &Limits,
+    reject_duplicates: bool,
+) -> Result<Message, FrameError> {
+    let crc_at = prelude.total_len - 4;
+    let expected = (&frame[crc_at..]).get_u32();
+    let actual = crc32fast::hash(&frame[..crc_at]);
+    if actual != expected {
+        return Err(FrameError::MessageChecksumMismatch {
+            frame_offset,
+            expected,
+            actual,
+        });
+    }
+    let headers_end = PRELUDE_LEN + prelude.headers_len;
+    let headers = parse_headers(&frame, headers_end, frame_offset, limits, reject_duplicates)?;
+    let payload = frame.slice(headers_end..crc_at);
+    Ok(Message::from_parts(headers, payload))
+}
+
+/// Parses the header block `frame[12..end]`. Values are views into `frame`.
+fn parse_headers(
+    frame: &Bytes,
+    end: usize,
+    frame_offset: u64,
+    limits: &Limits,
+    reject_duplicates: bool,
+) -> Result<Vec<Header>, FrameError> {
+    let mut headers = Vec::new();
+    let mut pos = PRELUDE_LEN;
+    let at = |pos: usize| frame_offset + pos as u64;
+    while pos < end {
+        if headers.len() >= limits.max_header_count() as usize {
+            return Err(FrameError::TooManyHeaders {
+                frame_offset,
+                limit: limits.max_header_count(),
+            });
+        }
+        let header_at = pos;
+        let name_len = frame[pos];
+        pos += 1;
+        let remaining = end - pos;
+        if name_len == 0 || name_len as usize > remaining {
+            return Err(FrameError::InvalidHeaderNameLength {
+                offset: at(header_at),
+                length: name_len,
+                remaining,
+            });
+        }
+        let name_end = pos + name_len as usize;
+        let name = ByteString::try_from(frame.slice(pos..name_end)).map_err(|_| {
+            FrameError::InvalidUtf8 {
+                offset: at(pos),
+                what: "name",
+            }
+        })?;
+        pos = name_end;
+        let value_at = pos;
+        let invalid = |name: &ByteString, reason| FrameError::InvalidHeaderValue {
+            offset: at(value_at),
+            name: name.clone(),
+            reason,
+        };
+        if pos >= end {
+            return Err(invalid(&name, "the type code is missing"));
+        }
+        let type_code = frame[pos];
+        pos += 1;
+        let fixed = |pos: usize, n: usize| -> Result<&[u8], FrameError> {
+            if end - pos < n {
+                Err(invalid(
+                    &name,
+                    "the value runs past the end of the header block",
+                ))
+            } else {
+                Ok(&frame[pos..pos + n])
+            }
+        };
+        let (value, len) = match type_code {
+            0 => (HeaderValue::Bool(true), 0),
+            1 => (HeaderValue::Bool(false), 0),
+            2 => (HeaderValue::Byte(fixed(pos, 1)?[0] as i8), 1),
+            3 => (HeaderValue::Short(fixed(pos, 2)?.get_i16()), 2),
+            4 => (HeaderValue::Int(fixed(pos, 4)?.get_i32()), 4),
+            5 => (HeaderValue::Long(fixed(pos, 8)?.get_i64()), 8),
+            8 => (HeaderValue::Timestamp(fixed(pos, 8)?.get_i64()), 8),
+            9 => {
+                let mut uuid = [0u8; 16];
+                uuid.copy_from_slice(fixed(pos, 16)?);
+                (HeaderValue::Uuid(uuid), 16)
+            }
+            6 | 7 => {
+                let n = fixed(pos, 2)?.get_u16() as usize;
+                if n > MAX_HEADER_VALUE_LEN {
+                    return Err(invalid(&name, "the value is longer than 32767 bytes"));
+                }
+                fixed(pos + 2, n)?;
+                let bytes = frame.slice(pos + 2..pos + 2 + n);
+                let value = if type_code == 6 {
+                    HeaderValue::Bytes(bytes)
+                } else {
+                    HeaderValue::String(ByteString::try_from(bytes).map_err(|_| {
+                        FrameError::InvalidUtf8 {
+                            offset: at(pos + 2),
+                            what: "string value",
+                        }
+                    })?)
+                };
+                (value, 2 + n)
+            }
+            type_code => {
+                return Err(FrameError::InvalidHeaderValueType {
+                    offset: at(value_at),
+                    name,
+                    type_code,
+                })
+            }
+        };
+        pos += len;
+        if reject_duplicates && headers.iter().any(|h: &Header| h.name() == &*name) {
+            return Err(FrameError::DuplicateHeader {
+                offset: at(header_at),
+                name,
+            });
+        }
+        headers.push(Header::new(name, value));
+    }
+    Ok(headers)
+}

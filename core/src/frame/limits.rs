@@ -1,0 +1,105 @@
+//! Size limits for frames, shared by the encoder and the decoder.
+
+/// Size limits applied to every frame, when encoding and when decoding.
+///
+/// The decoder checks them as soon as a frame's 12-byte prelude has arrived, before it reserves any
+/// space for the frame's body, so a forged length can never make it buffer more than
+/// [`Limits::max_frame_len`]. The encoder checks them before it writes anything.
+///
+/// | limit | default | why |
+/// |---|---|---|
+/// | payload | 25,165,824 bytes (24 MiB) | the limit in the protocol's specification |
+/// | header block | 131,072 bytes (128 KiB) | the limit in the protocol's specification |
+/// | headers per message | 1,024 | the largest count any peer accepts |
+///
+/// Whatever the configuration, a frame can never exceed `u32::MAX` bytes: that is what the wire can
+/// carry.
+///
+/// ```
+/// use eventstream::frame::Limits;
+///
+/// let limits = Limits::default().with_max_payload_len(1 << 20).with_max_header_count(16);
+/// assert_eq!(limits.max_payload_len(), 1 << 20);
+/// assert_eq!(limits.max_headers_len(), 131_072);
+/// assert_eq!(limits.max_frame_len(), 16 + 131_072 + (1 << 20));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limits {
+    max_payload_len: u32,
+    max_headers_len: u32,
+    max_header_count: u32,
+}
+
+impl Limits {
+    /// The default payload limit: 24 MiB (25,165,824 bytes).
+    pub const DEFAULT_MAX_PAYLOAD_LEN: u32 = 24 * 1024 * 1024;
+    /// The default header block limit: 128 KiB (131,072 bytes).
+    pub const DEFAULT_MAX_HEADERS_LEN: u32 = 128 * 1024;
+    /// The default limit on the number of headers in one message: 1,024.
+    pub const DEFAULT_MAX_HEADER_COUNT: u32 = 1024;
+
+    /// The default limits (see the table in the type's documentation).
+    pub const DEFAULT: Limits = Limits {
+        max_payload_len: Self::DEFAULT_MAX_PAYLOAD_LEN,
+        max_headers_len: Self::DEFAULT_MAX_HEADERS_LEN,
+        max_header_count: Self::DEFAULT_MAX_HEADER_COUNT,
+    };
+
+    /// The default limits (see the table in the type's documentation).
+    pub const fn new() -> Self {
+        Self::DEFAULT
+    }
+
+    /// Sets the largest payload accepted, in bytes.
+    #[must_use]
+    pub const fn with_max_payload_len(mut self, bytes: u32) -> Self {
+        self.max_payload_len = bytes;
+        self
+    }
+
+    /// Sets the largest header block accepted, in bytes (the encoded headers of one message).
+    #[must_use]
+    pub const fn with_max_headers_len(mut self, bytes: u32) -> Self {
+        self.max_headers_len = bytes;
+        self
+    }
+
+    /// Sets the largest number of headers accepted in one message.
+    #[must_use]
+    pub const fn with_max_header_count(mut self, count: u32) -> Self {
+        self.max_header_count = count;
+        self
+    }
+
+    /// The largest payload accepted, in bytes.
+    pub const fn max_payload_len(&self) -> u32 {
+        self.max_payload_len
+    }
+
+    /// The largest header block accepted, in bytes.
+    pub const fn max_headers_len(&self) -> u32 {
+        self.max_headers_len
+    }
+
+    /// The largest number of headers accepted in one message.
+    pub const fn max_header_count(&self) -> u32 {
+        self.max_header_count
+    }
+
+    /// The largest whole frame these limits allow (prelude, headers, payload and CRC), capped at
+    /// `u32::MAX`. The decoder never buffers more than this for one frame.
+    pub const fn max_frame_len(&self) -> u64 {
+        let len = 16 + self.max_headers_len as u64 + self.max_payload_len as u64;
+        if len > u32::MAX as u64 {
+            u32::MAX as u64
+        } else {
+            len
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new()
+    }
+}

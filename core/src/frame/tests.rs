@@ -1,0 +1,259 @@
+use super::*;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+fn all_types() -> Message {
+    Message::new(&b"{'foo':'bar'}"[..])
+        .with_header("t", true)
+        .with_header("f", false)
+        .with_header("b", -3i8)
+        .with_header("s", 20000i16)
+        .with_header("i", 500_000i32)
+        .with_header("l", 50_000_000_000i64)
+        .with_header("bytes", Bytes::from_static(b"\x00\x01"))
+        .with_header("str", "value")
+        .with_header("ts", HeaderValue::Timestamp(-8_675_309))
+        .with_header("uuid", [7u8; 16])
+}
+
+fn encode(m: &Message) -> BytesMut {
+    let mut buf = BytesMut::new();
+    let n = m.encode(&mut buf).unwrap();
+    assert_eq!(n, m.encoded_len());
+    assert_eq!(buf.len(), n);
+    buf
+}
+
+fn decode_all(chunks: &[&[u8]]) -> Result<Vec<Message>, FrameError> {
+    let mut d = FrameDecoder::new();
+    let mut out = Vec::new();
+    for c in chunks {
+        d.handle_input(c);
+        while let Some(m) = d.poll_message()? {
+            out.push(m);
+        }
+    }
+    d.finish()?;
+    while let Some(m) = d.poll_message()? {
+        out.push(m);
+    }
+    Ok(out)
+}
+
+#[test]
+fn round_trip_all_types_one_byte_at_a_time() {
+    let m = all_types();
+    let wire = encode(&m);
+    let pieces: Vec<&[u8]> = wire.chunks(1).collect();
+    assert_eq!(decode_all(&pieces).unwrap(), core::slice::from_ref(&m));
+    assert_eq!(decode_all(&[&wire]).unwrap(), [m]);
+}
+
+#[test]
+fn generic_encoder_matches_bytes_mut_encoder() {
+    let m = all_types();
+    let mut v: Vec<u8> = Vec::new();
+    m.encode_to(&Limits::default(), &mut v).unwrap();
+    assert_eq!(&v[..], &encode(&m)[..]);
+}
+
+#[test]
+fn empty_message_is_sixteen_bytes() {
+    let wire = encode(&Message::default());
+    assert_eq!(&wire[..], &hex("000000100000000005c248eb7d98c8ff")[..]);
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn handle_bytes_splits_whole_frames_without_copying() {
+    let mut wire = encode(&all_types());
+    wire.extend_from_slice(&encode(&Message::new(&b"second"[..])));
+    let whole = wire.freeze();
+    let base = whole.as_ptr() as usize;
+    let mut d = FrameDecoder::new();
+    d.handle_bytes(whole.clone());
+    let a = d.poll_message().unwrap().unwrap();
+    let b = d.poll_message().unwrap().unwrap();
+    assert!(d.poll_message().unwrap().is_none());
+    d.finish().unwrap();
+    // The payloads point into the buffer that was handed over.
+    let range = base..base + whole.len();
+    assert!(range.contains(&(a.payload().as_ptr() as usize)));
+    assert!(range.contains(&(b.payload().as_ptr() as usize)));
+    assert_eq!(&b.payload()[..], b"second");
+}
+
+#[test]
+fn handle_bytes_then_slices_keeps_order() {
+    let one = encode(&Message::new(&b"one"[..]));
+    let two = encode(&Message::new(&b"two"[..]));
+    let mut d = FrameDecoder::new();
+    // Whole frame plus the first half of the next, then the rest as a slice.
+    let mut first = one.clone();
+    first.extend_from_slice(&two[..14]);
+    d.handle_bytes(first.freeze());
+    assert_eq!(&d.poll_message().unwrap().unwrap().payload()[..], b"one");
+    assert!(d.poll_message().unwrap().is_none());
+    assert_eq!(d.bytes_needed(), two.len() - 14);
+    d.handle_input(&two[14..]);
+    assert_eq!(&d.poll_message().unwrap().unwrap().payload()[..], b"two");
+    d.finish().unwrap();
+}
+
+#[test]
+fn forged_length_is_rejected_before_the_body_is_buffered() {
+    // A valid prelude CRC with a total length of 0xFFFFFFF0.
+    let mut prelude = Vec::new();
+    prelude.extend_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
+    prelude.extend_from_slice(&0u32.to_be_bytes());
+    let crc = crc32fast::hash(&prelude);
+    prelude.extend_from_slice(&crc.to_be_bytes());
+    let mut d = FrameDecoder::new();
+    d.handle_input(&prelude);
+    let err = d.poll_message().unwrap_err();
+    assert_eq!(err.kind(), "payload_too_long");
+    // Poisoned: the same error forever, and input is ignored.
+    d.handle_input(&[0; 64]);
+    assert_eq!(d.poll_message().unwrap_err(), err);
+    assert_eq!(d.finish().unwrap_err(), err);
+    assert_eq!(d.buffered_len(), 0);
+}
+
+#[test]
+fn zero_total_length_is_rejected_at_once() {
+    let mut prelude = Vec::new();
+    prelude.extend_from_slice(&0u32.to_be_bytes());
+    prelude.extend_from_slice(&0u32.to_be_bytes());
+    let crc = crc32fast::hash(&prelude);
+    prelude.extend_from_slice(&crc.to_be_bytes());
+    let mut d = FrameDecoder::new();
+    d.handle_input(&prelude);
+    assert_eq!(
+        d.poll_message().unwrap_err().kind(),
+        "invalid_message_length"
+    );
+}
+
+#[test]
+fn truncation_is_reported_at_end_of_input() {
+    let wire = encode(&all_types());
+    for cut in 1..wire.len() {
+        let err = decode_all(&[&wire[..cut]]).unwrap_err();
+        assert_eq!(err.kind(), "truncated", "cut at {cut}");
+        match err {
+            FrameError::Truncated {
+                available,
+                expected,
+                ..
+            } => {
+                assert_eq!(available, cut);
+                assert_eq!(expected, if cut < 12 { 12 } else { wire.len() });
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(decode_all(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn finish_before_draining_loses_nothing() {
+    let wire = encode(&Message::new(&b"x"[..]));
+    let mut d = FrameDecoder::new();
+    d.handle_input(&wire);
+    d.handle_input(&wire[..3]);
+    d.finish().unwrap();
+    assert!(d.poll_message().unwrap().is_some());
+    assert_eq!(d.poll_message().unwrap_err().kind(), "truncated");
+}
+
+#[test]
+fn bytes_needed_tracks_the_prelude_then_the_frame() {
+    let wire = encode(&all_types());
+    let mut d = FrameDecoder::new();
+    assert_eq!(d.bytes_needed(), 12);
+    d.handle_input(&wire[..5]);
+    assert_eq!(d.bytes_needed(), 7);
+    d.handle_input(&wire[5..20]);
+    assert!(d.poll_message().unwrap().is_none());
+    assert_eq!(d.bytes_needed(), wire.len() - 20);
+}
+
+#[test]
+fn encoder_rejects_what_the_wire_cannot_carry() {
+    let mut buf = BytesMut::new();
+    let kind = |m: Message, buf: &mut BytesMut| m.encode(buf).unwrap_err().kind();
+    assert_eq!(
+        kind(Message::default().with_header("", 1i32), &mut buf),
+        "invalid_header_name_length"
+    );
+    let long_name: alloc::string::String = "n".repeat(256);
+    assert_eq!(
+        kind(Message::default().with_header(long_name, 1i32), &mut buf),
+        "invalid_header_name_length"
+    );
+    let long_value: alloc::string::String = "v".repeat(32_768);
+    assert_eq!(
+        kind(Message::default().with_header("a", long_value), &mut buf),
+        "header_value_too_long"
+    );
+    let long_bytes = Bytes::from(alloc::vec![0u8; 32_768]);
+    assert_eq!(
+        kind(Message::default().with_header("a", long_bytes), &mut buf),
+        "header_value_too_long"
+    );
+    assert!(buf.is_empty());
+    // The largest value the wire carries is fine.
+    let max_value: alloc::string::String = "v".repeat(32_767);
+    Message::default()
+        .with_header("a", max_value)
+        .encode(&mut buf)
+        .unwrap();
+    let lim = Limits::default()
+        .with_max_header_count(1)
+        .with_max_headers_len(10);
+    let two = Message::default()
+        .with_header("a", true)
+        .with_header("b", true);
+    assert_eq!(
+        two.encode_with_limits(&lim, &mut BytesMut::new())
+            .unwrap_err()
+            .kind(),
+        "too_many_headers"
+    );
+    let big = Message::default().with_header("abcdefghijk", true);
+    assert_eq!(
+        big.encode_with_limits(&lim, &mut BytesMut::new())
+            .unwrap_err()
+            .kind(),
+        "headers_too_long"
+    );
+}
+
+#[test]
+fn duplicates_are_kept_unless_rejected() {
+    let m = Message::new(Bytes::new())
+        .with_header("a", 1i32)
+        .with_header("a", 2i32);
+    let wire = encode(&m);
+    let got = decode_all(&[&wire]).unwrap();
+    assert_eq!(got[0].headers_named("a").count(), 2);
+    assert_eq!(got[0].header("a"), Some(&HeaderValue::Int(1)));
+    let mut d = FrameDecoder::new().reject_duplicate_headers(true);
+    d.handle_input(&wire);
+    assert_eq!(d.poll_message().unwrap_err().kind(), "duplicate_header");
+}
+
+#[test]
+fn debug_never_prints_payloads() {
+    let m = Message::new(alloc::vec![b'z'; 1000]).with_header("b", Bytes::from_static(b"secret"));
+    let s = alloc::format!("{m:?}");
+    assert!(!s.contains("zzz"));
+    assert!(!s.contains("secret"));
+    assert!(s.contains("payload_len: 1000"));
+}
