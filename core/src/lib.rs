@@ -60,3 +60,4 @@
 extern crate alloc;
 
 pub mod frame;
+pub mod sign;

@@ -1,0 +1,167 @@
+//! Layer 3: the signing chain.
+//!
+//! A signed stream wraps every outgoing message in an envelope whose `:chunk-signature` chains it
+//! to the one before, starting from the signature of the initial HTTP request (the seed), and
+//! ends with a signed empty frame. [`SigV4Signer`] produces the chain, [`SigV4Verifier`] checks it
+//! on the receiving side. [`EventSigner`] and [`EventVerifier`] let a session sign with SigV4,
+//! with nothing ([`Anonymous`]), or with a scheme of the application's own.
+//!
+//! The core reads no clock: every signature takes its [`SigningTime`] from the caller.
+
+mod error;
+pub mod sigv4;
+mod time;
+
+pub use error::{SeedError, SignError, VerifyError};
+pub use sigv4::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
+pub use time::{SigningTime, TimeOutOfRange};
+
+use crate::frame::{Limits, Message};
+use bytes::BytesMut;
+
+/// What a verifier makes of one envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// A verified inner message.
+    Message(Message),
+    /// The verified end frame: the sender's side of the stream is complete.
+    End,
+}
+
+/// Turns outgoing messages into wire bytes: signed envelopes, plain frames, or a scheme of the
+/// application's own.
+pub trait EventSigner {
+    /// Appends `message`, signed at `time`, to `dst` as one frame; returns the bytes written.
+    /// On error nothing is written and the signing state does not change.
+    ///
+    /// # Errors
+    ///
+    /// A [`SignError`] when the message cannot be encoded within `limits`, or after the end.
+    fn sign_to(
+        &mut self,
+        message: &Message,
+        time: SigningTime,
+        limits: &Limits,
+        dst: &mut BytesMut,
+    ) -> Result<usize, SignError>;
+
+    /// Appends the frame that ends the stream; nothing can be signed after it.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::AfterEnd`] if the end was already signed.
+    fn sign_end_to(&mut self, time: SigningTime, dst: &mut BytesMut) -> Result<usize, SignError>;
+}
+
+/// Checks incoming envelopes and hands out what they carry.
+pub trait EventVerifier {
+    /// Verifies the next envelope; `now` is the caller's time, for clock skew checks.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`]; errors are fatal.
+    fn verify(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError>;
+
+    /// Declares the end of the input.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::MissingEndFrame`] if the end frame never came.
+    fn finish(&mut self) -> Result<(), VerifyError>;
+}
+
+/// No signing: messages go out as they are, and the end of the stream is the 16-byte empty
+/// message.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use eventstream::frame::{Limits, Message};
+/// use eventstream::sign::{Anonymous, EventSigner, SigningTime};
+///
+/// let mut out = BytesMut::new();
+/// let t = SigningTime::from_unix_seconds(0).unwrap();
+/// let mut signer = Anonymous::default();
+/// signer.sign_to(&Message::new(&b"hi"[..]), t, &Limits::default(), &mut out).unwrap();
+/// signer.sign_end_to(t, &mut out).unwrap();
+/// assert_eq!(out.len(), 18 + 16);
+/// assert!(signer.sign_end_to(t, &mut out).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Anonymous {
+    ended: bool,
+}
+
+impl EventSigner for Anonymous {
+    fn sign_to(
+        &mut self,
+        message: &Message,
+        _time: SigningTime,
+        limits: &Limits,
+        dst: &mut BytesMut,
+    ) -> Result<usize, SignError> {
+        if self.ended {
+            return Err(SignError::AfterEnd);
+        }
+        Ok(message.encode_with_limits(limits, dst)?)
+    }
+
+    fn sign_end_to(&mut self, _time: SigningTime, dst: &mut BytesMut) -> Result<usize, SignError> {
+        if self.ended {
+            return Err(SignError::AfterEnd);
+        }
+        self.ended = true;
+        Ok(Message::default().encode(dst)?)
+    }
+}
+
+/// Reads the seed of a signing chain, the `Signature=` of a SigV4 `Authorization` value
+/// (`AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=<64 hex digits>`), as lowercase hex.
+///
+/// # Errors
+///
+/// [`SeedError::NoSignature`] when there is no `Signature=` parameter,
+/// [`SeedError::InvalidSignature`] when it is not 64 hex digits.
+///
+/// ```
+/// use eventstream::sign::seed_from_authorization_str;
+///
+/// let auth = "AWS4-HMAC-SHA256 Credential=access/19810116/us-east-1/demo/aws4_request, \
+///             SignedHeaders=host;x-amz-date, \
+///             Signature=e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b";
+/// let seed = seed_from_authorization_str(auth).unwrap();
+/// assert_eq!(seed, "e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b");
+/// assert!(seed_from_authorization_str("Bearer abc").is_err());
+/// ```
+pub fn seed_from_authorization_str(value: &str) -> Result<alloc::string::String, SeedError> {
+    let sig = value
+        .split([',', ' '])
+        .find_map(|part| part.trim().strip_prefix("Signature="))
+        .ok_or(SeedError::NoSignature)?;
+    if sig.len() != 64 || !sig.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SeedError::InvalidSignature);
+    }
+    Ok(sig.to_ascii_lowercase())
+}
+
+/// Reads the seed of a signing chain from the initial request's `Authorization` header; see
+/// [`seed_from_authorization_str`].
+///
+/// # Errors
+///
+/// A [`SeedError`] when the header is absent from the value, not text, or has no valid
+/// `Signature=`.
+///
+/// ```
+/// use eventstream::sign::seed_from_authorization;
+///
+/// let v = http::HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00000000000000000000000000000000000000000000000000000000000000ff");
+/// assert!(seed_from_authorization(&v).unwrap().ends_with("ff"));
+/// ```
+#[cfg(feature = "http")]
+pub fn seed_from_authorization(value: &http::HeaderValue) -> Result<alloc::string::String, SeedError> {
+    let text = value.to_str().map_err(|_| SeedError::NoSignature)?;
+    seed_from_authorization_str(text)
+}
+
+#[cfg(test)]
+mod tests;

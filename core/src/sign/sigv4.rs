@@ -1,0 +1,598 @@
+//! SigV4 event signing: the chain of signatures, its signer and its verifier.
+
+use super::error::{SignError, VerifyError};
+use super::time::SigningTime;
+use super::{EventSigner, EventVerifier, Verified};
+use crate::frame::{FrameDecoder, HeaderValue, Limits, Message};
+use alloc::string::String;
+use bytes::{BufMut, Bytes, BytesMut};
+use core::fmt;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The name of the header that carries an envelope's time.
+pub const DATE_HEADER: &str = ":date";
+/// The name of the header that carries an envelope's signature.
+pub const SIGNATURE_HEADER: &str = ":chunk-signature";
+/// The first line of every event's string to sign.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256-PAYLOAD";
+
+/// The length of an envelope's header block: `:date` (15 bytes) and `:chunk-signature` (52 bytes).
+const ENVELOPE_HEADERS_LEN: usize = DATE_HEADER_LEN + 1 + SIGNATURE_HEADER.len() + 1 + 2 + 32;
+const DATE_HEADER_LEN: usize = 1 + DATE_HEADER.len() + 1 + 8;
+
+/// Access key id and secret access key. `Debug` shows the key id, never the secret.
+///
+/// ```
+/// use eventstream::sign::Credentials;
+///
+/// let c = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+/// assert_eq!(c.access_key_id(), "AKIDEXAMPLE");
+/// assert!(!format!("{c:?}").contains("wJalr"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+impl Credentials {
+    /// Credentials from an access key id and a secret access key.
+    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        Credentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+        }
+    }
+
+    /// The access key id.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What a signature is computed with: credentials, region and service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningParams {
+    /// The credentials; only the secret enters the signature.
+    pub credentials: Credentials,
+    /// The region, e.g. `us-east-1`.
+    pub region: String,
+    /// The signing name of the service, e.g. `transcribe`.
+    pub service: String,
+}
+
+impl SigningParams {
+    /// Parameters from credentials, a region and a service.
+    pub fn new(credentials: Credentials, region: impl Into<String>, service: impl Into<String>) -> Self {
+        SigningParams {
+            credentials,
+            region: region.into(),
+            service: service.into(),
+        }
+    }
+}
+
+/// Feeds the string to sign to `out`, piece by piece, without allocating:
+/// `ALGORITHM \n amz_date \n scope \n prior \n hex(sha256(headers)) \n hex(sha256(payload))`.
+fn string_to_sign_parts(
+    time: &SigningTime,
+    region: &str,
+    service: &str,
+    prior: &str,
+    headers_hash: &[u8; 32],
+    payload_hash: &[u8; 32],
+    mut out: impl FnMut(&[u8]),
+) {
+    let mut hex = [0u8; 64];
+    out(ALGORITHM.as_bytes());
+    out(b"\n");
+    out(time.amz_date().as_bytes());
+    out(b"\n");
+    out(time.scope_date().as_bytes());
+    out(b"/");
+    out(region.as_bytes());
+    out(b"/");
+    out(service.as_bytes());
+    out(b"/aws4_request\n");
+    out(prior.as_bytes());
+    out(b"\n");
+    for (i, hash) in [headers_hash, payload_hash].into_iter().enumerate() {
+        if i > 0 {
+            out(b"\n");
+        }
+        if hex::encode_to_slice(hash, &mut hex).is_ok() {
+            out(&hex);
+        }
+    }
+}
+
+/// The string to sign for one event, as the SigV4 event signing rules define it.
+///
+/// `prior` is the previous signature in lowercase hex (for the first event: the seed, written as
+/// given); `headers` the encoded `:date` header; `payload` the encoded inner message (empty for
+/// the end frame). The signer feeds exactly these bytes to the HMAC.
+///
+/// ```
+/// use eventstream::sign::{sigv4::string_to_sign, SigningTime};
+///
+/// let t = SigningTime::from_unix_seconds(0).unwrap();
+/// let s = string_to_sign(&t, "us-east-1", "demo", "00", b"", b"");
+/// assert!(s.starts_with("AWS4-HMAC-SHA256-PAYLOAD\n19700101T000000Z\n19700101/us-east-1/demo/aws4_request\n00\n"));
+/// ```
+pub fn string_to_sign(
+    time: &SigningTime,
+    region: &str,
+    service: &str,
+    prior: &str,
+    headers: &[u8],
+    payload: &[u8],
+) -> String {
+    let mut s = alloc::vec::Vec::new();
+    let headers_hash: [u8; 32] = Sha256::digest(headers).into();
+    let payload_hash: [u8; 32] = Sha256::digest(payload).into();
+    string_to_sign_parts(time, region, service, prior, &headers_hash, &payload_hash, |b| {
+        s.extend_from_slice(b)
+    });
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+/// The encoded `:date` header for a time: the bytes whose hash enters the string to sign.
+fn date_header_bytes(millis: i64) -> [u8; DATE_HEADER_LEN] {
+    let mut b = [0u8; DATE_HEADER_LEN];
+    b[0] = DATE_HEADER.len() as u8;
+    b[1..6].copy_from_slice(DATE_HEADER.as_bytes());
+    b[6] = 8;
+    b[7..].copy_from_slice(&millis.to_be_bytes());
+    b
+}
+
+/// The state both ends of a signed stream keep: parameters, the prior signature and the signing
+/// key of the current date.
+#[derive(Clone)]
+struct Chain {
+    params: SigningParams,
+    /// The prior signature as written into the string to sign (lowercase hex, or the seed).
+    prior: String,
+    /// The signing key of one scope date, already keyed into an HMAC state.
+    key: Option<([u8; 8], HmacSha256)>,
+}
+
+impl Chain {
+    fn new(params: SigningParams, seed: &str) -> Self {
+        Chain {
+            params,
+            prior: String::from(seed),
+            key: None,
+        }
+    }
+
+    /// The keyed HMAC of the signing key for `time`'s date, derived once per date and credentials.
+    fn keyed(&mut self, time: &SigningTime) -> HmacSha256 {
+        let mut date = [0u8; 8];
+        date.copy_from_slice(time.scope_date().as_bytes());
+        if let Some((d, mac)) = &self.key {
+            if *d == date {
+                return mac.clone();
+            }
+        }
+        let step = |key: &[u8], data: &[u8]| -> [u8; 32] {
+            // HMAC accepts keys of any length, so this cannot fail.
+            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
+            mac.update(data);
+            mac.finalize().into_bytes().into()
+        };
+        let mut secret = alloc::vec::Vec::with_capacity(4 + self.params.credentials.secret_access_key.len());
+        secret.extend_from_slice(b"AWS4");
+        secret.extend_from_slice(self.params.credentials.secret_access_key.as_bytes());
+        let k_date = step(&secret, &date);
+        secret.iter_mut().for_each(|b| *b = 0);
+        let k_region = step(&k_date, self.params.region.as_bytes());
+        let k_service = step(&k_region, self.params.service.as_bytes());
+        let k_signing = step(&k_service, b"aws4_request");
+        let mac = <HmacSha256 as KeyInit>::new_from_slice(&k_signing).unwrap_or_else(|_| unreachable_key());
+        self.key = Some((date, mac.clone()));
+        mac
+    }
+
+    /// The HMAC over the string to sign of one event, ready to finalize or verify.
+    fn mac(&mut self, time: &SigningTime, headers: &[u8], payload: &[u8]) -> HmacSha256 {
+        let headers_hash: [u8; 32] = Sha256::digest(headers).into();
+        let payload_hash: [u8; 32] = Sha256::digest(payload).into();
+        let mut mac = self.keyed(time);
+        string_to_sign_parts(
+            time,
+            &self.params.region,
+            &self.params.service,
+            &self.prior,
+            &headers_hash,
+            &payload_hash,
+            |b| mac.update(b),
+        );
+        mac
+    }
+
+    fn advance(&mut self, signature: &[u8]) {
+        self.prior.clear();
+        let mut hex = [0u8; 64];
+        if hex::encode_to_slice(signature, &mut hex).is_ok() {
+            self.prior.push_str(core::str::from_utf8(&hex).unwrap_or_default());
+        }
+    }
+
+    fn set_credentials(&mut self, credentials: Credentials) {
+        self.params.credentials = credentials;
+        self.key = None;
+    }
+}
+
+#[cold]
+fn unreachable_key() -> HmacSha256 {
+    // `Hmac::new_from_slice` only fails for algorithms with fixed key sizes; SHA-256 HMAC takes any.
+    <HmacSha256 as KeyInit>::new(&Default::default())
+}
+
+impl fmt::Debug for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chain")
+            .field("credentials", &self.params.credentials)
+            .field("region", &self.params.region)
+            .field("service", &self.params.service)
+            .field("prior", &self.prior)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs outgoing messages with SigV4, each chained to the one before.
+///
+/// Each message is encoded and wrapped in an envelope frame whose headers are `:date`
+/// (timestamp, whole seconds) and `:chunk-signature` (32 bytes) and whose payload is the encoded
+/// message. The new signature becomes the prior for the next one. The chain starts from the seed:
+/// the signature of the initial HTTP request ([`seed_from_authorization`](super::seed_from_authorization)
+/// reads it from the request's `Authorization` header). [`sign_end`](Self::sign_end) produces the
+/// signed empty frame that ends the stream; signing after it is an error.
+///
+/// The signing key is derived once per scope date and credentials; the date comes from each
+/// event's own time, so a stream that crosses UTC midnight keeps working.
+/// [`set_credentials`](Self::set_credentials) rotates credentials without breaking the chain.
+///
+/// ```
+/// use eventstream::frame::Message;
+/// use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime, Verified};
+///
+/// let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "transcribe");
+/// let seed = "e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b";
+/// let mut signer = SigV4Signer::new(params.clone(), seed);
+/// let t = SigningTime::from_unix_seconds(1_700_000_000)?;
+///
+/// let envelope = signer.sign(&Message::new(&b"audio"[..]).with_header(":event-type", "AudioEvent"), t)?;
+/// assert_eq!(envelope.header(":date").and_then(|v| v.as_timestamp()), Some(1_700_000_000_000));
+/// let end = signer.sign_end(t)?;
+///
+/// // The receiving side recomputes the chain from the same seed.
+/// let mut verifier = SigV4Verifier::new(params, seed);
+/// match verifier.verify(&envelope, None)? {
+///     Verified::Message(inner) => assert_eq!(&inner.payload()[..], b"audio"),
+///     Verified::End => unreachable!(),
+/// }
+/// assert_eq!(verifier.verify(&end, None)?, Verified::End);
+/// verifier.finish()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SigV4Signer {
+    chain: Chain,
+    ended: bool,
+}
+
+impl SigV4Signer {
+    /// A signer whose first event is chained to `seed` (the initial request's signature in
+    /// lowercase hex, written into the first string to sign as given).
+    pub fn new(params: SigningParams, seed: &str) -> Self {
+        SigV4Signer {
+            chain: Chain::new(params, seed),
+            ended: false,
+        }
+    }
+
+    /// The prior signature: what the next event is chained to.
+    pub fn prior_signature(&self) -> &str {
+        &self.chain.prior
+    }
+
+    /// Replaces the credentials: the next event is signed with a key derived from the new ones,
+    /// chained to the same prior signature.
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.chain.set_credentials(credentials);
+    }
+
+    /// Whether the end frame has been signed.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Signs raw `headers` and `payload` bytes at `time` and advances the chain: the primitive
+    /// beneath [`sign`](Self::sign), for vectors and custom envelopes.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::AfterEnd`] once the end frame has been signed.
+    pub fn sign_raw(&mut self, time: SigningTime, headers: &[u8], payload: &[u8]) -> Result<[u8; 32], SignError> {
+        if self.ended {
+            return Err(SignError::AfterEnd);
+        }
+        let sig: [u8; 32] = self.chain.mac(&time, headers, payload).finalize().into_bytes().into();
+        self.chain.advance(&sig);
+        Ok(sig)
+    }
+
+    /// Encodes `message`, signs it at `time`, and returns the envelope message.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::Encode`] when the message cannot be encoded, [`SignError::AfterEnd`] once the
+    /// end frame has been signed. The chain does not advance on error.
+    pub fn sign(&mut self, message: &Message, time: SigningTime) -> Result<Message, SignError> {
+        if self.ended {
+            return Err(SignError::AfterEnd);
+        }
+        let mut inner = BytesMut::with_capacity(message.encoded_len());
+        message.encode_with_limits(&Limits::DEFAULT, &mut inner)?;
+        let inner = inner.freeze();
+        let sig = self.sign_raw(time, &date_header_bytes(time.unix_millis()), &inner)?;
+        Ok(envelope(time, sig, inner))
+    }
+
+    /// Signs the empty end frame at `time`. Nothing can be signed after it.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::AfterEnd`] if the end frame was already signed.
+    pub fn sign_end(&mut self, time: SigningTime) -> Result<Message, SignError> {
+        let sig = self.sign_raw(time, &date_header_bytes(time.unix_millis()), &[])?;
+        self.ended = true;
+        Ok(envelope(time, sig, Bytes::new()))
+    }
+}
+
+fn envelope(time: SigningTime, sig: [u8; 32], payload: Bytes) -> Message {
+    Message::new(payload)
+        .with_header(
+            crate::frame::ByteString::from_static(DATE_HEADER),
+            HeaderValue::Timestamp(time.unix_millis()),
+        )
+        .with_header(
+            crate::frame::ByteString::from_static(SIGNATURE_HEADER),
+            Bytes::copy_from_slice(&sig),
+        )
+}
+
+impl EventSigner for SigV4Signer {
+    /// Writes the envelope straight into `dst`: the inner message is encoded in place as the
+    /// envelope's payload, hashed there, and the signature filled in, so the payload is copied
+    /// once.
+    fn sign_to(
+        &mut self,
+        message: &Message,
+        time: SigningTime,
+        limits: &Limits,
+        dst: &mut BytesMut,
+    ) -> Result<usize, SignError> {
+        if self.ended {
+            return Err(SignError::AfterEnd);
+        }
+        let start = dst.len();
+        let inner_len = message.encoded_len();
+        let total = 16 + ENVELOPE_HEADERS_LEN + inner_len;
+        let Ok(total32) = u32::try_from(total) else {
+            return Err(SignError::Encode(crate::frame::EncodeError::MessageTooLong { length: total as u64 }));
+        };
+        dst.reserve(total);
+        dst.put_u32(total32);
+        dst.put_u32(ENVELOPE_HEADERS_LEN as u32);
+        let prelude_crc = crc32fast::hash(&dst[start..start + 8]);
+        dst.put_u32(prelude_crc);
+        let date = date_header_bytes(time.unix_millis());
+        dst.put_slice(&date);
+        dst.put_u8(SIGNATURE_HEADER.len() as u8);
+        dst.put_slice(SIGNATURE_HEADER.as_bytes());
+        dst.put_u8(6);
+        dst.put_u16(32);
+        let sig_at = dst.len();
+        dst.put_bytes(0, 32);
+        let payload_at = dst.len();
+        if let Err(e) = message.encode_with_limits(limits, dst) {
+            dst.truncate(start);
+            return Err(e.into());
+        }
+        let sig: [u8; 32] = self.chain.mac(&time, &date, &dst[payload_at..]).finalize().into_bytes().into();
+        self.chain.advance(&sig);
+        dst[sig_at..sig_at + 32].copy_from_slice(&sig);
+        let crc = crc32fast::hash(&dst[start..]);
+        dst.put_u32(crc);
+        Ok(total)
+    }
+
+    fn sign_end_to(&mut self, time: SigningTime, dst: &mut BytesMut) -> Result<usize, SignError> {
+        let end = self.sign_end(time)?;
+        Ok(end.encode(dst)?)
+    }
+}
+
+/// Verifies a chain of signed envelopes on the receiving side and hands out the inner messages.
+///
+/// Given the sender's credentials, region, service and seed, it recomputes each signature from
+/// the envelope's own `:date` and payload and compares it in constant time. A tampered, dropped,
+/// reordered, replayed or injected envelope breaks the chain ([`VerifyError::SignatureMismatch`]);
+/// so does a missing or malformed `:date` or `:chunk-signature` ([`VerifyError::InvalidEnvelope`]).
+/// Envelopes after the end frame are [`VerifyError::FrameAfterEnd`]; input that stops without the
+/// end frame is [`VerifyError::MissingEndFrame`], reported by [`finish`](Self::finish).
+///
+/// With [`with_max_clock_skew`](Self::with_max_clock_skew), an envelope whose `:date` is further
+/// than that from the `now` passed to [`verify`](Self::verify) is [`VerifyError::SignatureExpired`].
+///
+/// Every error is fatal: the verifier returns it from then on. See [`SigV4Signer`] for an example.
+#[derive(Debug, Clone)]
+pub struct SigV4Verifier {
+    chain: Chain,
+    limits: Limits,
+    max_skew: Option<u64>,
+    index: u64,
+    ended: bool,
+    error: Option<VerifyError>,
+}
+
+impl SigV4Verifier {
+    /// A verifier for a chain that starts from `seed`.
+    pub fn new(params: SigningParams, seed: &str) -> Self {
+        SigV4Verifier {
+            chain: Chain::new(params, seed),
+            limits: Limits::DEFAULT,
+            max_skew: None,
+            index: 0,
+            ended: false,
+            error: None,
+        }
+    }
+
+    /// Rejects envelopes whose `:date` differs from the caller's `now` by more than `seconds`.
+    /// Off by default.
+    #[must_use]
+    pub fn with_max_clock_skew(mut self, seconds: u64) -> Self {
+        self.max_skew = Some(seconds);
+        self
+    }
+
+    /// The limits the inner messages are decoded with.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Replaces the credentials, as the sender did when it rotated them.
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.chain.set_credentials(credentials);
+    }
+
+    /// The number of envelopes verified so far.
+    pub fn verified_count(&self) -> u64 {
+        self.index
+    }
+
+    /// Whether the end frame has been verified.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Verifies the next envelope of the chain. `now` is checked against the envelope's `:date`
+    /// when a clock skew is configured; pass `None` otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`]; every error is fatal and returned again by every later call.
+    pub fn verify(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        match self.check(envelope, now) {
+            Ok(v) => Ok(v),
+            Err(err) => {
+                self.error = Some(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    fn check(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError> {
+        let index = self.index;
+        if self.ended {
+            return Err(VerifyError::FrameAfterEnd { index });
+        }
+        let invalid = |reason| VerifyError::InvalidEnvelope { index, reason };
+        let headers = envelope.headers();
+        if headers.len() != 2 {
+            return Err(invalid("an envelope has exactly two headers, :date and :chunk-signature"));
+        }
+        let millis = match (headers[0].name(), headers[0].value()) {
+            (DATE_HEADER, HeaderValue::Timestamp(ms)) => *ms,
+            (DATE_HEADER, _) => return Err(invalid(":date is not a timestamp")),
+            _ => return Err(invalid("the first header is not :date")),
+        };
+        let signature = match (headers[1].name(), headers[1].value()) {
+            (SIGNATURE_HEADER, HeaderValue::Bytes(b)) if b.len() == 32 => b,
+            (SIGNATURE_HEADER, _) => return Err(invalid(":chunk-signature is not 32 bytes")),
+            _ => return Err(invalid("the second header is not :chunk-signature")),
+        };
+        let time = SigningTime::from_unix_millis(millis).map_err(|_| invalid(":date is out of range"))?;
+        if let (Some(max), Some(now)) = (self.max_skew, now) {
+            if time.unix_seconds().abs_diff(now.unix_seconds()) > max {
+                return Err(VerifyError::SignatureExpired {
+                    index,
+                    signed_at: time.unix_seconds(),
+                    now: now.unix_seconds(),
+                    max_skew: max,
+                });
+            }
+        }
+        let payload = envelope.payload();
+        let mac = self.chain.mac(&time, &date_header_bytes(millis), payload);
+        if mac.verify_slice(signature).is_err() {
+            return Err(VerifyError::SignatureMismatch { index });
+        }
+        self.chain.advance(signature);
+        self.index += 1;
+        if payload.is_empty() {
+            self.ended = true;
+            return Ok(Verified::End);
+        }
+        let mut decoder = FrameDecoder::with_limits(self.limits);
+        decoder.handle_bytes(payload.clone());
+        let inner = decoder.poll_message()?;
+        decoder.finish()?;
+        match inner {
+            Some(msg) if decoder.buffered_len() == 0 => Ok(Verified::Message(msg)),
+            Some(_) => Err(invalid("the payload holds more than one frame")),
+            None => Err(invalid("the payload is not a whole frame")),
+        }
+    }
+
+    /// Declares the end of the input.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::MissingEndFrame`] unless the end frame was verified, or the error the
+    /// verifier already failed with.
+    pub fn finish(&mut self) -> Result<(), VerifyError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        if !self.ended {
+            let err = VerifyError::MissingEndFrame { verified: self.index };
+            self.error = Some(err.clone());
+            return Err(err);
+        }
+        Ok(())
+    }
+}
+
+impl EventVerifier for SigV4Verifier {
+    fn verify(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError> {
+        SigV4Verifier::verify(self, envelope, now)
+    }
+
+    fn finish(&mut self) -> Result<(), VerifyError> {
+        SigV4Verifier::finish(self)
+    }
+}
