@@ -1,2 +1,188 @@
-//! The `evs` command.
-fn main() {}
+//! The `evs` command: decode and encode AWS event stream frames
+//! (`application/vnd.amazon.eventstream`) as JSON Lines.
+//!
+//! This file parses the command line, opens the input, dispatches to a subcommand and turns its
+//! result into a message on standard error and an exit status: 0 on success, 1 on bad input or an
+//! IO error, 2 on a usage error (clap's default).
+
+mod decode;
+mod encode;
+mod json;
+
+use clap::{Args, Parser, Subcommand};
+use eventstream::frame::FrameError;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The JSON Lines format, shown by `--help` of the command and of each subcommand.
+const FORMAT_HELP: &str = "\
+JSON Lines format:
+  One message per line, keys in this order (header names may repeat; order is kept):
+    {\"headers\":[{\"name\":\":event-type\",\"type\":\"string\",\"value\":\"Chunk\"}],\"payload\":\"aGk=\"}
+  payload     the payload, standard base64 with padding
+  headers     the headers in wire order, each {\"name\", \"type\", \"value\"}:
+    bool        true or false
+    byte        integer, -128 to 127
+    short       integer, -32768 to 32767
+    int         integer, -2147483648 to 2147483647
+    long        integer, 64-bit signed
+    bytes       standard base64 with padding
+    string      JSON string
+    timestamp   integer, milliseconds since the Unix epoch (64-bit signed)
+    uuid        hyphenated hex, e.g. 123e4567-e89b-12d3-a456-426614174000
+
+Exit status:
+  0 success; 1 bad input or IO error, with one `error: ...` line on standard error; 2 usage error";
+
+/// Decode and encode AWS event stream frames (application/vnd.amazon.eventstream).
+///
+/// `evs decode` turns binary frames into JSON Lines, one message per line; `evs encode` turns
+/// such lines back into frames. `evs decode f | evs encode` reproduces f byte for byte.
+#[derive(Debug, Parser)]
+#[command(name = "evs", version, after_long_help = FORMAT_HELP)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode binary frames into JSON Lines, one message per line.
+    ///
+    /// Reads frames from FILE (standard input when FILE is absent or `-`), checks each frame's
+    /// checksums and writes each message as soon as it is decoded. Memory use stays bounded
+    /// (one frame) however long the input is.
+    ///
+    /// On bad input the messages before the bad frame are written, then one line
+    /// `error: <kind>: <detail>` goes to standard error and the exit status is 1. <kind> is one
+    /// of truncated, prelude_checksum_mismatch, message_checksum_mismatch,
+    /// invalid_message_length, invalid_headers_length, headers_too_long, payload_too_long,
+    /// too_many_headers, invalid_header_name_length, invalid_header_value_type,
+    /// invalid_header_value, invalid_utf8.
+    #[command(after_long_help = FORMAT_HELP)]
+    Decode(InputArgs),
+    /// Encode JSON Lines (as `evs decode` writes them) into binary frames.
+    ///
+    /// Reads one message per line from FILE (standard input when FILE is absent or `-`) and
+    /// writes one frame per message to standard output, a line at a time.
+    ///
+    /// Parsing is strict: `headers` may be omitted (no headers) and `payload` may be omitted
+    /// (empty payload), but any other key is an error, as is a header without `name`, `type` or
+    /// `value` or with another key, an unknown type, an integer outside its type's range, base64
+    /// that is not standard with padding, or a malformed uuid (either case is accepted). Blank
+    /// lines are skipped; a line may end in CRLF.
+    ///
+    /// On a bad line the frames of the lines before it are written, nothing is written for it,
+    /// one line `error: line N: <detail>` goes to standard error and the exit status is 1. When
+    /// the frame encoder rejects a message (for example a header name longer than 255 bytes),
+    /// <detail> starts with the error's kind.
+    #[command(after_long_help = FORMAT_HELP)]
+    Encode(InputArgs),
+}
+
+/// The input of a subcommand.
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// The file to read; standard input when absent or `-`.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+/// Why a subcommand failed. Each variant becomes one line on standard error and exit status 1.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// The input is not a valid stream of frames.
+    Frame(FrameError),
+    /// A line of JSON is invalid or its message cannot be encoded.
+    Line {
+        /// The line's number, from 1.
+        line: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Reading the input failed.
+    Read(io::Error),
+    /// Writing standard output failed.
+    Write(io::Error),
+}
+
+/// Where a subcommand reads from.
+#[derive(Debug)]
+enum Input {
+    /// Standard input.
+    Stdin,
+    /// A file, by path.
+    File(PathBuf),
+}
+
+impl Input {
+    /// The input named on the command line: standard input for no name or `-`.
+    fn from_arg(file: Option<&Path>) -> Self {
+        match file {
+            Some(path) if path != Path::new("-") => Input::File(path.to_owned()),
+            _ => Input::Stdin,
+        }
+    }
+
+    /// Opens the input for reading.
+    fn open(&self) -> io::Result<Box<dyn Read>> {
+        match self {
+            Input::Stdin => Ok(Box::new(io::stdin().lock())),
+            Input::File(path) => Ok(Box::new(File::open(path)?)),
+        }
+    }
+}
+
+/// Names the input in error messages.
+impl fmt::Display for Input {
+    /// Writes the input's name: its path, or `standard input`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Stdin => f.write_str("standard input"),
+            Input::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A subcommand's entry point: its input, and standard output.
+type RunFn = fn(Box<dyn Read>, io::StdoutLock<'static>) -> Result<(), CliError>;
+
+/// Parses the command line, runs the subcommand and returns the exit status.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (run, args): (RunFn, _) = match &cli.command {
+        Command::Decode(args) => (decode::run, args),
+        Command::Encode(args) => (encode::run, args),
+    };
+    let input = Input::from_arg(args.file.as_deref());
+    let result = match input.open() {
+        Ok(reader) => run(reader, io::stdout().lock()),
+        Err(e) => Err(CliError::Read(e)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (as in `evs decode f | head`): not our failure.
+        Err(CliError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err, &input);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the one-line description of `err` to standard error.
+fn report(err: &CliError, input: &Input) {
+    let message = match err {
+        CliError::Frame(e) => format!("error: {}: {e}", e.kind()),
+        CliError::Line { line, detail } => format!("error: line {line}: {detail}"),
+        CliError::Read(e) => format!("error: io: {input}: {e}"),
+        CliError::Write(e) => format!("error: io: standard output: {e}"),
+    };
+    // If standard error is gone too there is nobody left to tell.
+    let _ = writeln!(io::stderr().lock(), "{message}");
+}

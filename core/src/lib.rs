@@ -60,4 +60,5 @@
 extern crate alloc;
 
 pub mod frame;
+pub mod session;
 pub mod sign;

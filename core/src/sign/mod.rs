@@ -60,7 +60,11 @@ pub trait EventVerifier {
     /// # Errors
     ///
     /// A [`VerifyError`]; errors are fatal.
-    fn verify(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError>;
+    fn verify(
+        &mut self,
+        envelope: &Message,
+        now: Option<SigningTime>,
+    ) -> Result<Verified, VerifyError>;
 
     /// Declares the end of the input.
     ///
@@ -158,7 +162,9 @@ pub fn seed_from_authorization_str(value: &str) -> Result<alloc::string::String,
 /// assert!(seed_from_authorization(&v).unwrap().ends_with("ff"));
 /// ```
 #[cfg(feature = "http")]
-pub fn seed_from_authorization(value: &http::HeaderValue) -> Result<alloc::string::String, SeedError> {
+pub fn seed_from_authorization(
+    value: &http::HeaderValue,
+) -> Result<alloc::string::String, SeedError> {
     let text = value.to_str().map_err(|_| SeedError::NoSignature)?;
     seed_from_authorization_str(text)
 }

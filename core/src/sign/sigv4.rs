@@ -75,7 +75,11 @@ pub struct SigningParams {
 
 impl SigningParams {
     /// Parameters from credentials, a region and a service.
-    pub fn new(credentials: Credentials, region: impl Into<String>, service: impl Into<String>) -> Self {
+    pub fn new(
+        credentials: Credentials,
+        region: impl Into<String>,
+        service: impl Into<String>,
+    ) -> Self {
         SigningParams {
             credentials,
             region: region.into(),
@@ -142,9 +146,15 @@ pub fn string_to_sign(
     let mut s = alloc::vec::Vec::new();
     let headers_hash: [u8; 32] = Sha256::digest(headers).into();
     let payload_hash: [u8; 32] = Sha256::digest(payload).into();
-    string_to_sign_parts(time, region, service, prior, &headers_hash, &payload_hash, |b| {
-        s.extend_from_slice(b)
-    });
+    string_to_sign_parts(
+        time,
+        region,
+        service,
+        prior,
+        &headers_hash,
+        &payload_hash,
+        |b| s.extend_from_slice(b),
+    );
     String::from_utf8_lossy(&s).into_owned()
 }
 
@@ -189,11 +199,13 @@ impl Chain {
         }
         let step = |key: &[u8], data: &[u8]| -> [u8; 32] {
             // HMAC accepts keys of any length, so this cannot fail.
-            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
+            let mut mac =
+                <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
             mac.update(data);
             mac.finalize().into_bytes().into()
         };
-        let mut secret = alloc::vec::Vec::with_capacity(4 + self.params.credentials.secret_access_key.len());
+        let mut secret =
+            alloc::vec::Vec::with_capacity(4 + self.params.credentials.secret_access_key.len());
         secret.extend_from_slice(b"AWS4");
         secret.extend_from_slice(self.params.credentials.secret_access_key.as_bytes());
         let k_date = step(&secret, &date);
@@ -201,7 +213,8 @@ impl Chain {
         let k_region = step(&k_date, self.params.region.as_bytes());
         let k_service = step(&k_region, self.params.service.as_bytes());
         let k_signing = step(&k_service, b"aws4_request");
-        let mac = <HmacSha256 as KeyInit>::new_from_slice(&k_signing).unwrap_or_else(|_| unreachable_key());
+        let mac = <HmacSha256 as KeyInit>::new_from_slice(&k_signing)
+            .unwrap_or_else(|_| unreachable_key());
         self.key = Some((date, mac.clone()));
         mac
     }
@@ -227,7 +240,8 @@ impl Chain {
         self.prior.clear();
         let mut hex = [0u8; 64];
         if hex::encode_to_slice(signature, &mut hex).is_ok() {
-            self.prior.push_str(core::str::from_utf8(&hex).unwrap_or_default());
+            self.prior
+                .push_str(core::str::from_utf8(&hex).unwrap_or_default());
         }
     }
 
@@ -328,11 +342,21 @@ impl SigV4Signer {
     /// # Errors
     ///
     /// [`SignError::AfterEnd`] once the end frame has been signed.
-    pub fn sign_raw(&mut self, time: SigningTime, headers: &[u8], payload: &[u8]) -> Result<[u8; 32], SignError> {
+    pub fn sign_raw(
+        &mut self,
+        time: SigningTime,
+        headers: &[u8],
+        payload: &[u8],
+    ) -> Result<[u8; 32], SignError> {
         if self.ended {
             return Err(SignError::AfterEnd);
         }
-        let sig: [u8; 32] = self.chain.mac(&time, headers, payload).finalize().into_bytes().into();
+        let sig: [u8; 32] = self
+            .chain
+            .mac(&time, headers, payload)
+            .finalize()
+            .into_bytes()
+            .into();
         self.chain.advance(&sig);
         Ok(sig)
     }
@@ -396,7 +420,11 @@ impl EventSigner for SigV4Signer {
         let inner_len = message.encoded_len();
         let total = 16 + ENVELOPE_HEADERS_LEN + inner_len;
         let Ok(total32) = u32::try_from(total) else {
-            return Err(SignError::Encode(crate::frame::EncodeError::MessageTooLong { length: total as u64 }));
+            return Err(SignError::Encode(
+                crate::frame::EncodeError::MessageTooLong {
+                    length: total as u64,
+                },
+            ));
         };
         dst.reserve(total);
         dst.put_u32(total32);
@@ -416,7 +444,12 @@ impl EventSigner for SigV4Signer {
             dst.truncate(start);
             return Err(e.into());
         }
-        let sig: [u8; 32] = self.chain.mac(&time, &date, &dst[payload_at..]).finalize().into_bytes().into();
+        let sig: [u8; 32] = self
+            .chain
+            .mac(&time, &date, &dst[payload_at..])
+            .finalize()
+            .into_bytes()
+            .into();
         self.chain.advance(&sig);
         dst[sig_at..sig_at + 32].copy_from_slice(&sig);
         let crc = crc32fast::hash(&dst[start..]);
@@ -502,7 +535,11 @@ impl SigV4Verifier {
     /// # Errors
     ///
     /// A [`VerifyError`]; every error is fatal and returned again by every later call.
-    pub fn verify(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError> {
+    pub fn verify(
+        &mut self,
+        envelope: &Message,
+        now: Option<SigningTime>,
+    ) -> Result<Verified, VerifyError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -515,7 +552,11 @@ impl SigV4Verifier {
         }
     }
 
-    fn check(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError> {
+    fn check(
+        &mut self,
+        envelope: &Message,
+        now: Option<SigningTime>,
+    ) -> Result<Verified, VerifyError> {
         let index = self.index;
         if self.ended {
             return Err(VerifyError::FrameAfterEnd { index });
@@ -523,7 +564,9 @@ impl SigV4Verifier {
         let invalid = |reason| VerifyError::InvalidEnvelope { index, reason };
         let headers = envelope.headers();
         if headers.len() != 2 {
-            return Err(invalid("an envelope has exactly two headers, :date and :chunk-signature"));
+            return Err(invalid(
+                "an envelope has exactly two headers, :date and :chunk-signature",
+            ));
         }
         let millis = match (headers[0].name(), headers[0].value()) {
             (DATE_HEADER, HeaderValue::Timestamp(ms)) => *ms,
@@ -535,7 +578,8 @@ impl SigV4Verifier {
             (SIGNATURE_HEADER, _) => return Err(invalid(":chunk-signature is not 32 bytes")),
             _ => return Err(invalid("the second header is not :chunk-signature")),
         };
-        let time = SigningTime::from_unix_millis(millis).map_err(|_| invalid(":date is out of range"))?;
+        let time =
+            SigningTime::from_unix_millis(millis).map_err(|_| invalid(":date is out of range"))?;
         if let (Some(max), Some(now)) = (self.max_skew, now) {
             if time.unix_seconds().abs_diff(now.unix_seconds()) > max {
                 return Err(VerifyError::SignatureExpired {
@@ -579,7 +623,9 @@ impl SigV4Verifier {
             return Err(err.clone());
         }
         if !self.ended {
-            let err = VerifyError::MissingEndFrame { verified: self.index };
+            let err = VerifyError::MissingEndFrame {
+                verified: self.index,
+            };
             self.error = Some(err.clone());
             return Err(err);
         }
@@ -588,7 +634,11 @@ impl SigV4Verifier {
 }
 
 impl EventVerifier for SigV4Verifier {
-    fn verify(&mut self, envelope: &Message, now: Option<SigningTime>) -> Result<Verified, VerifyError> {
+    fn verify(
+        &mut self,
+        envelope: &Message,
+        now: Option<SigningTime>,
+    ) -> Result<Verified, VerifyError> {
         SigV4Verifier::verify(self, envelope, now)
     }
 

@@ -94,7 +94,10 @@ fn rotation_keeps_the_chain() {
     assert!(matches!(v.verify(&a, None), Ok(Verified::Message(_))));
     // Without the rotation the next envelope does not verify.
     let mut stale = v.clone();
-    assert_eq!(stale.verify(&b, None).unwrap_err().kind(), "signature_mismatch");
+    assert_eq!(
+        stale.verify(&b, None).unwrap_err().kind(),
+        "signature_mismatch"
+    );
     v.set_credentials(new);
     assert!(matches!(v.verify(&b, None), Ok(Verified::Message(_))));
     assert_eq!(v.verify(&end, None), Ok(Verified::End));
@@ -104,7 +107,11 @@ fn rotation_keeps_the_chain() {
 #[test]
 fn tampering_dropping_reordering_and_replay_are_detected() {
     let chain = sign_chain(&mut SigV4Signer::new(params(), SEED), &[10, 11, 12]);
-    let kind = |c: &[Message]| verify_all(&mut SigV4Verifier::new(params(), SEED), c).unwrap_err().kind();
+    let kind = |c: &[Message]| {
+        verify_all(&mut SigV4Verifier::new(params(), SEED), c)
+            .unwrap_err()
+            .kind()
+    };
     let mut dropped = chain.clone();
     dropped.remove(1);
     assert_eq!(kind(&dropped), "signature_mismatch");
@@ -127,9 +134,15 @@ fn tampering_dropping_reordering_and_replay_are_detected() {
     no_date[0].headers_mut().remove(0);
     assert_eq!(kind(&no_date), "invalid_envelope");
     let mut wrong_seed = SigV4Verifier::new(params(), "00");
-    assert_eq!(wrong_seed.verify(&chain[0], None).unwrap_err().kind(), "signature_mismatch");
+    assert_eq!(
+        wrong_seed.verify(&chain[0], None).unwrap_err().kind(),
+        "signature_mismatch"
+    );
     // Poisoned: the same error again.
-    assert_eq!(wrong_seed.verify(&chain[0], None).unwrap_err().kind(), "signature_mismatch");
+    assert_eq!(
+        wrong_seed.verify(&chain[0], None).unwrap_err().kind(),
+        "signature_mismatch"
+    );
 }
 
 #[test]
@@ -138,7 +151,10 @@ fn clock_skew_is_checked_only_when_configured() {
     let mut lax = SigV4Verifier::new(params(), SEED);
     assert!(lax.verify(&chain[0], Some(at(9999))).is_ok());
     let mut strict = SigV4Verifier::new(params(), SEED).with_max_clock_skew(300);
-    assert_eq!(strict.verify(&chain[0], Some(at(1301))).unwrap_err().kind(), "signature_expired");
+    assert_eq!(
+        strict.verify(&chain[0], Some(at(1301))).unwrap_err().kind(),
+        "signature_expired"
+    );
     let mut ok = SigV4Verifier::new(params(), SEED).with_max_clock_skew(300);
     assert!(ok.verify(&chain[0], Some(at(1300))).is_ok());
 }
@@ -150,8 +166,17 @@ fn sign_to_writes_the_same_frame_as_sign() {
     let mut wire_a = BytesMut::new();
     let mut wire_b = BytesMut::new();
     for i in 0..3u8 {
-        a.sign(&event(i), at(50 + i as i64)).unwrap().encode(&mut wire_a).unwrap();
-        b.sign_to(&event(i), at(50 + i as i64), &crate::frame::Limits::DEFAULT, &mut wire_b).unwrap();
+        a.sign(&event(i), at(50 + i as i64))
+            .unwrap()
+            .encode(&mut wire_a)
+            .unwrap();
+        b.sign_to(
+            &event(i),
+            at(50 + i as i64),
+            &crate::frame::Limits::DEFAULT,
+            &mut wire_b,
+        )
+        .unwrap();
     }
     a.sign_end(at(60)).unwrap().encode(&mut wire_a).unwrap();
     b.sign_end_to(at(60), &mut wire_b).unwrap();
@@ -169,7 +194,10 @@ fn sign_to_writes_the_same_frame_as_sign() {
     }
     v.finish().unwrap();
     assert_eq!(n, 3);
-    assert_eq!(b.sign_end_to(at(61), &mut wire_b).unwrap_err().kind(), "signed_after_end");
+    assert_eq!(
+        b.sign_end_to(at(61), &mut wire_b).unwrap_err().kind(),
+        "signed_after_end"
+    );
 }
 
 #[test]
@@ -179,7 +207,9 @@ fn a_failed_sign_does_not_advance_the_chain() {
     let too_long = Message::default().with_header("", 1i32);
     let mut out = BytesMut::new();
     assert!(s.sign(&too_long, at(1)).is_err());
-    assert!(s.sign_to(&too_long, at(1), &crate::frame::Limits::DEFAULT, &mut out).is_err());
+    assert!(s
+        .sign_to(&too_long, at(1), &crate::frame::Limits::DEFAULT, &mut out)
+        .is_err());
     assert!(out.is_empty());
     assert_eq!(s.prior_signature(), before);
 }

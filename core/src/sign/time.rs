@@ -39,7 +39,8 @@ impl SigningTime {
     ///
     /// [`TimeOutOfRange`] outside the years 0 to 9999.
     pub fn from_unix_seconds(secs: i64) -> Result<Self, TimeOutOfRange> {
-        let t = time::OffsetDateTime::from_unix_timestamp(secs).map_err(|_| TimeOutOfRange { secs })?;
+        let t =
+            time::OffsetDateTime::from_unix_timestamp(secs).map_err(|_| TimeOutOfRange { secs })?;
         let year = t.year();
         if !(0..=9999).contains(&year) {
             return Err(TimeOutOfRange { secs });
@@ -84,7 +85,9 @@ impl SigningTime {
                 let d = e.duration();
                 let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
                 // Round towards the past, like the positive case.
-                whole.saturating_neg().saturating_sub(i64::from(d.subsec_nanos() > 0))
+                whole
+                    .saturating_neg()
+                    .saturating_sub(i64::from(d.subsec_nanos() > 0))
             }
         };
         Self::from_unix_seconds(secs)

@@ -1,0 +1,135 @@
+//! Errors of the session layer.
+
+use crate::frame::FrameError;
+use crate::sign::{SignError, VerifyError};
+use alloc::string::String;
+
+/// The peer broke the protocol's sequencing rules.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// `initial-response` arrived after events (RPC client).
+    #[error("initial-response arrived after {events} events; it may only come first")]
+    InitialResponseAfterEvents {
+        /// How many messages came before it.
+        events: u64,
+    },
+    /// `initial-request` arrived after events (RPC server).
+    #[error("initial-request arrived after {events} events; it may only come first")]
+    InitialRequestAfterEvents {
+        /// How many messages came before it.
+        events: u64,
+    },
+    /// An initial message arrived at the wrong end: `initial-request` at a client or
+    /// `initial-response` at a server.
+    #[error("{event_type} is not for this end of the stream")]
+    MisdirectedInitialMessage {
+        /// The message's `:event-type`.
+        event_type: &'static str,
+    },
+    /// A frame arrived after the peer's end frame.
+    #[error("a frame arrived after the peer's end frame")]
+    FrameAfterEnd,
+    /// `:message-type` is not `event`, `exception` or `error`.
+    #[error("unknown :message-type {message_type:?}")]
+    UnknownMessageType {
+        /// The value found.
+        message_type: String,
+    },
+    /// A header the message's kind requires is missing or not a string.
+    #[error("the message lacks the string header {name}")]
+    MissingHeader {
+        /// The header's name.
+        name: &'static str,
+    },
+}
+
+impl ProtocolError {
+    /// A stable `snake_case` name for the error.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            ProtocolError::InitialResponseAfterEvents { .. } => "initial_response_after_events",
+            ProtocolError::InitialRequestAfterEvents { .. } => "initial_request_after_events",
+            ProtocolError::MisdirectedInitialMessage { .. } => "misdirected_initial_message",
+            ProtocolError::FrameAfterEnd => "frame_after_end",
+            ProtocolError::UnknownMessageType { .. } => "unknown_message_type",
+            ProtocolError::MissingHeader { .. } => "missing_header",
+        }
+    }
+}
+
+/// Why a session failed. Every failure is fatal: it is reported once as
+/// [`SessionEvent::Failed`](super::SessionEvent::Failed), and every later command returns it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The peer's bytes are not valid frames.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The peer's signing chain is broken.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The peer broke the sequencing rules.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+}
+
+impl SessionError {
+    /// A stable `snake_case` name: the kind of the underlying error.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            SessionError::Frame(e) => e.kind(),
+            SessionError::Verify(e) => e.kind(),
+            SessionError::Protocol(e) => e.kind(),
+        }
+    }
+}
+
+/// Why the application's command was refused. Refusals do not harm the session, except
+/// [`SendError::Failed`], which reports that it had already failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Our side of the stream is closed: `finish`, an exception or an error was sent.
+    #[error("our side of the stream is closed")]
+    Finished,
+    /// The peer ended the stream with an exception or an error.
+    #[error("the peer ended the stream with an exception or an error")]
+    StreamOver,
+    /// The stream was aborted.
+    #[error("the stream was aborted")]
+    Aborted,
+    /// The session had failed.
+    #[error("the session failed: {0}")]
+    Failed(SessionError),
+    /// This end of the stream, or this mode, cannot send that: for example an exception from a
+    /// client, or an initial message in HTTP-binding mode.
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
+    /// An initial message must be the first message sent.
+    #[error("the initial message must be the first message sent")]
+    InitialMessageNotFirst,
+    /// The message is not of the kind the command sends (for example `send` with an exception,
+    /// or `send_initial_request` with another event type).
+    #[error("wrong kind of message: {0}")]
+    WrongKind(&'static str),
+    /// The message could not be signed or encoded.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+}
+
+impl SendError {
+    /// A stable `snake_case` name for the error.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            SendError::Finished => "finished",
+            SendError::StreamOver => "stream_over",
+            SendError::Aborted => "aborted",
+            SendError::Failed(e) => e.kind(),
+            SendError::NotAllowed(_) => "not_allowed",
+            SendError::InitialMessageNotFirst => "initial_message_not_first",
+            SendError::WrongKind(_) => "wrong_kind",
+            SendError::Sign(e) => e.kind(),
+        }
+    }
+}

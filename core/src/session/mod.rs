@@ -1,0 +1,783 @@
+//! Layer 2: one event stream as a sans-IO state machine, seen from either end.
+//!
+//! A [`Session`] decides what goes on the wire and in which order, and what the application is
+//! told: initial-request / initial-response sequencing on RPC protocols, exceptions and errors,
+//! the signed end of the stream, and every failure, reported once. Adapters only move its bytes.
+
+mod error;
+mod message;
+
+pub use error::{ProtocolError, SendError, SessionError};
+pub use message::{
+    error_message, EventBuilder, ExceptionBuilder, Kind, Marshal, MarshalError, Unmarshal,
+    Unmarshalled, CONTENT_TYPE, ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, EXCEPTION_TYPE,
+    INITIAL_REQUEST, INITIAL_RESPONSE, MESSAGE_TYPE,
+};
+
+use crate::frame::{ByteString, FrameDecoder, Limits, Message};
+use crate::sign::{Anonymous, EventSigner, EventVerifier, SigningTime, Verified};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use bytes::{Bytes, BytesMut};
+use core::fmt;
+
+/// Which end of the stream a session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that opens the stream: it may send an initial request and receives the initial
+    /// response.
+    Client,
+    /// The end that accepts the stream: it receives the initial request, may send the initial
+    /// response, and may end the stream with an exception or an error.
+    Server,
+}
+
+/// How the operation's non-stream members travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// RPC protocols (awsJson1_0, awsJson1_1, rpcv2Cbor): as `initial-request` and
+    /// `initial-response` messages at the start of each direction.
+    Rpc,
+    /// Protocols with HTTP bindings (restJson1, restXml): in HTTP headers, path and query. No
+    /// initial message exists; one that arrives is an ordinary event.
+    HttpBinding,
+}
+
+/// How a session is set up.
+///
+/// ```
+/// use eventstream::frame::Limits;
+/// use eventstream::session::{Mode, Role, SessionConfig};
+///
+/// let config = SessionConfig::new(Role::Client, Mode::Rpc)
+///     .with_limits(Limits::default().with_max_payload_len(1 << 20))
+///     .with_max_queued_events(16);
+/// assert_eq!(config.max_queued_events(), 16);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    role: Role,
+    mode: Mode,
+    limits: Limits,
+    max_queued_events: usize,
+}
+
+impl SessionConfig {
+    /// The default number of received events the session holds before it stops consuming input.
+    pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 32;
+
+    /// A configuration with the default limits and queue size.
+    pub const fn new(role: Role, mode: Mode) -> Self {
+        SessionConfig {
+            role,
+            mode,
+            limits: Limits::DEFAULT,
+            max_queued_events: Self::DEFAULT_MAX_QUEUED_EVENTS,
+        }
+    }
+
+    /// The frame limits for both directions.
+    #[must_use]
+    pub const fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How many received events may wait for [`Session::poll_event`] before
+    /// [`Session::handle_input`] stops consuming bytes (at least 1).
+    #[must_use]
+    pub const fn with_max_queued_events(mut self, n: usize) -> Self {
+        self.max_queued_events = if n == 0 { 1 } else { n };
+        self
+    }
+
+    /// The role.
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The mode.
+    pub const fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The frame limits.
+    pub const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The received-event queue's capacity.
+    pub const fn max_queued_events(&self) -> usize {
+        self.max_queued_events
+    }
+}
+
+/// What the application must see, from [`Session::poll_event`].
+///
+/// `End`, `Exception`, `Error`, `Closed` and `Failed` are terminal: exactly one of them is the
+/// last event a session yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The RPC initial request (at a server), the first message of the request stream.
+    InitialRequest(Message),
+    /// The RPC initial response (at a client), the first message of the response stream.
+    InitialResponse(Message),
+    /// An event.
+    Event(Message),
+    /// The peer ended the stream with a modeled error (terminal).
+    Exception {
+        /// Its `:exception-type`.
+        exception_type: ByteString,
+        /// The whole message.
+        message: Message,
+    },
+    /// The peer ended the stream with an unmodeled error (terminal).
+    Error {
+        /// Its `:error-code`.
+        code: ByteString,
+        /// Its `:error-message`, empty when absent.
+        text: ByteString,
+        /// The whole message.
+        message: Message,
+    },
+    /// The peer finished its side cleanly: its input ended after its end frame (or, without a
+    /// verifier, at a frame boundary) (terminal).
+    End,
+    /// This end closed the stream: it aborted, or sent an exception or an error (terminal).
+    Closed,
+    /// The session failed (terminal).
+    Failed(SessionError),
+}
+
+impl SessionEvent {
+    /// Whether this is the last event the session yields.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            SessionEvent::Exception { .. }
+                | SessionEvent::Error { .. }
+                | SessionEvent::End
+                | SessionEvent::Closed
+                | SessionEvent::Failed(_)
+        )
+    }
+}
+
+/// What [`Session::poll_transmit`] asks the transport to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// This many bytes were appended to the caller's buffer: send them.
+    Data(usize),
+    /// Our side is complete: half-close the transport (HTTP/2 END_STREAM, `shutdown(Write)`).
+    Finish,
+    /// Abort the stream (HTTP/2 RST_STREAM, or close the connection).
+    Reset,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SendSide {
+    Open,
+    /// Finished, or ended with an exception or an error: `Transmit::Finish` follows the bytes.
+    Closed,
+    /// Aborted or failed: `Transmit::Reset` is next.
+    Reset,
+}
+
+/// One event stream, client or server, RPC or HTTP-binding, as a sans-IO state machine.
+///
+/// # Drain contract
+///
+/// - **Input.** Feed the peer's bytes with [`handle_input`](Self::handle_input) (or
+///   [`handle_bytes`](Self::handle_bytes)). It returns how many bytes it consumed: fewer than
+///   given when its queue of received events is full. Keep the rest, drain
+///   [`poll_event`](Self::poll_event), then feed the rest again: that is how backpressure reaches
+///   the transport. When the peer's bytes end, call [`handle_end_of_input`](Self::handle_end_of_input).
+/// - **Commands.** [`send`](Self::send), [`finish`](Self::finish), [`abort`](Self::abort) and the
+///   server's [`send_initial_response`](Self::send_initial_response),
+///   [`send_exception`](Self::send_exception) and [`send_error`](Self::send_error) (and the
+///   client's [`send_initial_request`](Self::send_initial_request)) queue wire bytes at once, in
+///   call order.
+/// - **Output.** After every input or command, drain [`poll_transmit`](Self::poll_transmit) until
+///   `None` (bytes to send, then perhaps a half-close or a reset) and
+///   [`poll_event`](Self::poll_event) until `None`. A terminal event (`End`, `Exception`, `Error`,
+///   `Closed`, `Failed`) is the last one ever yielded.
+///
+/// A failure (bad bytes, a broken signature chain, a sequencing error) poisons the session: it is
+/// reported once as [`SessionEvent::Failed`], [`Transmit::Reset`] asks the transport to reset the
+/// stream, and later commands return [`SendError::Failed`] with the same error. Nothing panics on
+/// the peer's bytes.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent, Transmit};
+/// use eventstream::sign::SigningTime;
+///
+/// let now = SigningTime::from_unix_seconds(1_700_000_000)?;
+/// let mut client = Session::new(SessionConfig::new(Role::Client, Mode::Rpc));
+/// let mut server = Session::new(SessionConfig::new(Role::Server, Mode::Rpc));
+///
+/// client.send_initial_request(EventBuilder::initial_request().payload(&b"{}"[..]).build(), now)?;
+/// client.send(EventBuilder::new("Ping").payload(&b"1"[..]).build(), now)?;
+/// client.finish(now)?;
+///
+/// // The transport: move the client's bytes to the server, in whatever pieces.
+/// let mut wire = BytesMut::new();
+/// let mut half_closed = false;
+/// while let Some(t) = client.poll_transmit(&mut wire) {
+///     match t {
+///         Transmit::Data(_) => {}
+///         Transmit::Finish => half_closed = true,
+///         Transmit::Reset => unreachable!(),
+///     }
+/// }
+/// let mut input = &wire[..];
+/// let mut seen = Vec::new();
+/// loop {
+///     let n = server.handle_input(input);
+///     input = &input[n..];
+///     if input.is_empty() && half_closed {
+///         server.handle_end_of_input();
+///     }
+///     let mut terminal = false;
+///     while let Some(event) = server.poll_event() {
+///         terminal = event.is_terminal();
+///         seen.push(event);
+///     }
+///     if terminal {
+///         break;
+///     }
+/// }
+/// assert!(matches!(seen[0], SessionEvent::InitialRequest(_)));
+/// assert!(matches!(&seen[1], SessionEvent::Event(m) if m.header_str(":event-type") == Some("Ping")));
+/// assert_eq!(seen[2], SessionEvent::End);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Session {
+    config: SessionConfig,
+    signer: Box<dyn EventSigner + Send>,
+    verifier: Option<Box<dyn EventVerifier + Send>>,
+    decoder: FrameDecoder,
+    now: Option<SigningTime>,
+
+    out: BytesMut,
+    send_side: SendSide,
+    /// Whether the final `Transmit` (`Finish` or `Reset`) was handed out.
+    transmit_done: bool,
+    sent_any: bool,
+    /// The peer ended the stream with an exception or an error.
+    stream_over: bool,
+
+    events: VecDeque<SessionEvent>,
+    received: u64,
+    /// The peer's end frame was seen.
+    peer_end_frame: bool,
+    input_ended: bool,
+    /// A terminal event was queued: nothing else will be.
+    terminal: bool,
+    error: Option<SessionError>,
+}
+
+impl Session {
+    /// A session that sends unsigned frames ([`Anonymous`]) and verifies nothing.
+    pub fn new(config: SessionConfig) -> Self {
+        Session {
+            config,
+            signer: Box::new(Anonymous::default()),
+            verifier: None,
+            decoder: FrameDecoder::with_limits(config.limits),
+            now: None,
+            out: BytesMut::new(),
+            send_side: SendSide::Open,
+            transmit_done: false,
+            sent_any: false,
+            stream_over: false,
+            events: VecDeque::new(),
+            received: 0,
+            peer_end_frame: false,
+            input_ended: false,
+            terminal: false,
+            error: None,
+        }
+    }
+
+    /// Signs what this session sends with `signer` (for example a
+    /// [`SigV4Signer`](crate::sign::SigV4Signer)).
+    #[must_use]
+    pub fn with_signer(mut self, signer: impl EventSigner + Send + 'static) -> Self {
+        self.signer = Box::new(signer);
+        self
+    }
+
+    /// Verifies and unwraps what this session receives with `verifier` (for example a
+    /// [`SigV4Verifier`](crate::sign::SigV4Verifier)). The peer must then end its side with its
+    /// end frame.
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: impl EventVerifier + Send + 'static) -> Self {
+        self.verifier = Some(Box::new(verifier));
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Sets the time that clock-skew checks of received envelopes compare against.
+    pub fn set_now(&mut self, now: SigningTime) {
+        self.now = Some(now);
+    }
+
+    /// The error the session failed with, if it did.
+    pub fn error(&self) -> Option<&SessionError> {
+        self.error.as_ref()
+    }
+
+    /// Whether the session yielded or queued its terminal event.
+    pub fn is_terminated(&self) -> bool {
+        self.terminal
+    }
+
+    /// The number of wire bytes queued and not yet handed out by `poll_transmit`.
+    pub fn pending_transmit_len(&self) -> usize {
+        self.out.len()
+    }
+
+    // ---- commands ----
+
+    fn check_send(&self) -> Result<(), SendError> {
+        if let Some(err) = &self.error {
+            return Err(SendError::Failed(err.clone()));
+        }
+        match self.send_side {
+            SendSide::Reset => Err(SendError::Aborted),
+            SendSide::Closed => Err(SendError::Finished),
+            SendSide::Open if self.stream_over => Err(SendError::StreamOver),
+            SendSide::Open => Ok(()),
+        }
+    }
+
+    fn transmit(&mut self, message: &Message, time: SigningTime) -> Result<(), SendError> {
+        self.signer
+            .sign_to(message, time, &self.config.limits, &mut self.out)?;
+        self.sent_any = true;
+        Ok(())
+    }
+
+    fn send_initial(
+        &mut self,
+        message: Message,
+        time: SigningTime,
+        role: Role,
+        event_type: &'static str,
+    ) -> Result<(), SendError> {
+        self.check_send()?;
+        if self.config.role != role {
+            return Err(SendError::NotAllowed(
+                "this end of the stream does not send that initial message",
+            ));
+        }
+        if self.config.mode != Mode::Rpc {
+            return Err(SendError::NotAllowed(
+                "HTTP-binding mode has no initial messages",
+            ));
+        }
+        if self.sent_any {
+            return Err(SendError::InitialMessageNotFirst);
+        }
+        match Kind::of(&message) {
+            Ok(Kind::Event {
+                event_type: Some(t),
+            }) if t == event_type => self.transmit(&message, time),
+            _ => Err(SendError::WrongKind(
+                "the message's :event-type must be the initial message's",
+            )),
+        }
+    }
+
+    /// Sends the RPC initial request (client, RPC mode): it must come before any event, and it is
+    /// the first link of the signing chain. Build it with [`EventBuilder::initial_request`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::InitialMessageNotFirst`] after another message, [`SendError::NotAllowed`] at
+    /// a server or in HTTP-binding mode, [`SendError::WrongKind`] for another message, or the
+    /// errors of [`send`](Self::send).
+    pub fn send_initial_request(
+        &mut self,
+        message: Message,
+        time: SigningTime,
+    ) -> Result<(), SendError> {
+        self.send_initial(message, time, Role::Client, INITIAL_REQUEST)
+    }
+
+    /// Sends the RPC initial response (server, RPC mode), before any event. Build it with
+    /// [`EventBuilder::initial_response`].
+    ///
+    /// # Errors
+    ///
+    /// As [`send_initial_request`](Self::send_initial_request), at a client.
+    pub fn send_initial_response(
+        &mut self,
+        message: Message,
+        time: SigningTime,
+    ) -> Result<(), SendError> {
+        self.send_initial(message, time, Role::Server, INITIAL_RESPONSE)
+    }
+
+    /// Sends an event (a message whose `:message-type` is `event` or absent), signed at `time`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Finished`] after `finish` or an exception or error was sent,
+    /// [`SendError::StreamOver`] after the peer's exception or error, [`SendError::Aborted`],
+    /// [`SendError::Failed`], [`SendError::WrongKind`] for an exception or error (use their own
+    /// commands) or, in RPC mode, for an initial message, [`SendError::Sign`] when it cannot be
+    /// encoded. Nothing is queued on error.
+    pub fn send(&mut self, message: Message, time: SigningTime) -> Result<(), SendError> {
+        self.check_send()?;
+        match Kind::of(&message) {
+            Ok(Kind::Event { event_type }) => {
+                let initial = matches!(event_type, Some(INITIAL_REQUEST | INITIAL_RESPONSE));
+                if initial && self.config.mode == Mode::Rpc {
+                    return Err(SendError::WrongKind(
+                        "initial messages are sent with send_initial_*",
+                    ));
+                }
+                self.transmit(&message, time)
+            }
+            _ => Err(SendError::WrongKind(
+                "send takes events; use send_exception or send_error",
+            )),
+        }
+    }
+
+    /// Ends our side cleanly: the (signed) end frame, then [`Transmit::Finish`].
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn finish(&mut self, time: SigningTime) -> Result<(), SendError> {
+        self.check_send()?;
+        self.signer.sign_end_to(time, &mut self.out)?;
+        self.send_side = SendSide::Closed;
+        Ok(())
+    }
+
+    fn send_final(&mut self, message: Message, time: SigningTime) -> Result<(), SendError> {
+        self.check_send()?;
+        if self.config.role != Role::Server {
+            return Err(SendError::NotAllowed(
+                "only a server ends the stream with an exception or an error",
+            ));
+        }
+        self.transmit(&message, time)?;
+        self.send_side = SendSide::Closed;
+        self.stream_over = true;
+        self.terminate(SessionEvent::Closed);
+        Ok(())
+    }
+
+    /// Ends the stream with a modeled error (server only): the message, then
+    /// [`Transmit::Finish`]. The stream is over for both sides: what the client still sends is
+    /// discarded, and the session's terminal event is [`SessionEvent::Closed`].
+    /// Build it with [`ExceptionBuilder`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::NotAllowed`] at a client, [`SendError::WrongKind`] for another kind of
+    /// message, or the errors of [`send`](Self::send).
+    pub fn send_exception(&mut self, message: Message, time: SigningTime) -> Result<(), SendError> {
+        if !matches!(Kind::of(&message), Ok(Kind::Exception { .. })) {
+            return Err(SendError::WrongKind(
+                "send_exception takes an exception message",
+            ));
+        }
+        self.send_final(message, time)
+    }
+
+    /// Ends the stream with an unmodeled error (server only): `:error-code` and `:error-message`,
+    /// then [`Transmit::Finish`]; as [`send_exception`](Self::send_exception).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_exception`](Self::send_exception).
+    pub fn send_error(
+        &mut self,
+        code: &str,
+        text: &str,
+        time: SigningTime,
+    ) -> Result<(), SendError> {
+        self.send_final(error_message(code, text), time)
+    }
+
+    /// Aborts the stream: queued bytes are dropped, [`Transmit::Reset`] is next, and the terminal
+    /// event is [`SessionEvent::Closed`] (unless one was already queued). Idempotent.
+    pub fn abort(&mut self) {
+        if self.send_side != SendSide::Reset {
+            self.out.clear();
+            self.send_side = SendSide::Reset;
+        }
+        self.terminate(SessionEvent::Closed);
+    }
+
+    // ---- output ----
+
+    /// The next thing for the transport to do: bytes appended to `dst`, then, once our side is
+    /// complete, [`Transmit::Finish`] or [`Transmit::Reset`]. `None` when there is nothing to do
+    /// now.
+    #[must_use = "queued wire bytes must be sent"]
+    pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> Option<Transmit> {
+        if self.transmit_done {
+            return None;
+        }
+        if self.send_side == SendSide::Reset {
+            self.transmit_done = true;
+            return Some(Transmit::Reset);
+        }
+        if !self.out.is_empty() {
+            let n = self.out.len();
+            if dst.is_empty() {
+                // Hand our buffer over and keep the caller's (empty) one: no copy.
+                core::mem::swap(dst, &mut self.out);
+            } else {
+                dst.extend_from_slice(&self.out);
+                self.out.clear();
+            }
+            return Some(Transmit::Data(n));
+        }
+        if self.send_side == SendSide::Closed {
+            self.transmit_done = true;
+            return Some(Transmit::Finish);
+        }
+        None
+    }
+
+    /// The next thing the application must see, or `None` for now. See [`SessionEvent`].
+    #[must_use = "events carry the peer's data and the session's failures"]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.pump();
+        let event = self.events.pop_front();
+        if event.is_some() {
+            // Room was made: frames already buffered may now be delivered.
+            self.pump();
+        }
+        event
+    }
+
+    // ---- input ----
+
+    fn accepting(&self) -> bool {
+        !self.terminal && !self.input_ended
+    }
+
+    fn has_room(&self) -> bool {
+        self.events.len() < self.config.max_queued_events
+    }
+
+    /// Feeds the peer's bytes; returns how many were consumed.
+    ///
+    /// Consumes bytes only while the received-event queue has room, so a slow application holds
+    /// the peer back: feed the rest again after draining [`poll_event`](Self::poll_event). Once the
+    /// session has a terminal event (or input has ended), bytes are discarded and counted as
+    /// consumed.
+    pub fn handle_input(&mut self, data: &[u8]) -> usize {
+        self.handle_with(data.len(), |decoder, from, to| {
+            decoder.handle_input(&data[from..to])
+        })
+    }
+
+    /// As [`handle_input`](Self::handle_input), for bytes the caller owns as `Bytes`: whole frames
+    /// are not copied.
+    pub fn handle_bytes(&mut self, data: &Bytes) -> usize {
+        self.handle_with(data.len(), |decoder, from, to| {
+            decoder.handle_bytes(data.slice(from..to))
+        })
+    }
+
+    fn handle_with(
+        &mut self,
+        len: usize,
+        mut feed: impl FnMut(&mut FrameDecoder, usize, usize),
+    ) -> usize {
+        let mut at = 0;
+        while at < len && self.accepting() {
+            self.pump();
+            if !self.accepting() || !self.has_room() {
+                break;
+            }
+            // Feed exactly what completes the next prelude or frame, so that the decoder never
+            // holds more than one frame.
+            let need = self.decoder.bytes_needed();
+            if need == 0 {
+                // The pump could not deliver a ready frame: only possible while failing.
+                break;
+            }
+            let n = need.min(len - at);
+            feed(&mut self.decoder, at, at + n);
+            at += n;
+        }
+        self.pump();
+        if !self.accepting() {
+            return len;
+        }
+        at
+    }
+
+    /// Declares the end of the peer's bytes (the transport's end of stream). A partial frame is
+    /// then a failure (`truncated`); so is a missing end frame when a verifier is set. Otherwise
+    /// the terminal event is [`SessionEvent::End`], once every received event has been polled.
+    pub fn handle_end_of_input(&mut self) {
+        self.input_ended = true;
+        self.pump();
+    }
+
+    /// Moves decoded frames into the event queue while it has room; at the end of input, once
+    /// everything was delivered, decides the terminal event.
+    fn pump(&mut self) {
+        while !self.terminal && self.has_room() {
+            match self.decoder.poll_message() {
+                Ok(Some(message)) => self.receive(message),
+                Ok(None) => break,
+                Err(e) => self.fail(e.into()),
+            }
+        }
+        if self.input_ended && !self.terminal && self.has_room() {
+            self.end_of_input();
+        }
+    }
+
+    fn end_of_input(&mut self) {
+        if let Err(e) = self.decoder.finish() {
+            return self.fail(e.into());
+        }
+        if let Some(v) = self.verifier.as_mut() {
+            if let Err(e) = v.finish() {
+                return self.fail(e.into());
+            }
+        }
+        self.terminate(SessionEvent::End);
+    }
+
+    fn receive(&mut self, message: Message) {
+        if self.peer_end_frame {
+            return self.fail(ProtocolError::FrameAfterEnd.into());
+        }
+        let message = match self.verifier.as_mut() {
+            Some(v) => match v.verify(&message, self.now) {
+                Ok(Verified::Message(inner)) => inner,
+                Ok(Verified::End) => {
+                    self.peer_end_frame = true;
+                    return;
+                }
+                Err(e) => return self.fail(e.into()),
+            },
+            None if message.headers().is_empty() && message.payload().is_empty() => {
+                self.peer_end_frame = true;
+                return;
+            }
+            None => message,
+        };
+        let first = self.received == 0;
+        let received_before = self.received;
+        self.received += 1;
+        let event = match Kind::of(&message) {
+            Err(e) => return self.fail(e.into()),
+            Ok(Kind::Event { event_type }) => {
+                match (self.config.mode, self.config.role, event_type) {
+                    (Mode::Rpc, Role::Server, Some(INITIAL_REQUEST)) if first => {
+                        SessionEvent::InitialRequest(message)
+                    }
+                    (Mode::Rpc, Role::Server, Some(INITIAL_REQUEST)) => {
+                        return self.fail(
+                            ProtocolError::InitialRequestAfterEvents {
+                                events: received_before,
+                            }
+                            .into(),
+                        )
+                    }
+                    (Mode::Rpc, Role::Client, Some(INITIAL_RESPONSE)) if first => {
+                        SessionEvent::InitialResponse(message)
+                    }
+                    (Mode::Rpc, Role::Client, Some(INITIAL_RESPONSE)) => {
+                        return self.fail(
+                            ProtocolError::InitialResponseAfterEvents {
+                                events: received_before,
+                            }
+                            .into(),
+                        )
+                    }
+                    (Mode::Rpc, Role::Client, Some(INITIAL_REQUEST)) => {
+                        return self.fail(
+                            ProtocolError::MisdirectedInitialMessage {
+                                event_type: INITIAL_REQUEST,
+                            }
+                            .into(),
+                        )
+                    }
+                    (Mode::Rpc, Role::Server, Some(INITIAL_RESPONSE)) => {
+                        return self.fail(
+                            ProtocolError::MisdirectedInitialMessage {
+                                event_type: INITIAL_RESPONSE,
+                            }
+                            .into(),
+                        )
+                    }
+                    _ => SessionEvent::Event(message),
+                }
+            }
+            Ok(Kind::Exception { exception_type }) => SessionEvent::Exception {
+                exception_type: ByteString::from(exception_type),
+                message: message.clone(),
+            },
+            Ok(Kind::Error { code, text }) => SessionEvent::Error {
+                code: ByteString::from(code),
+                text: ByteString::from(text),
+                message: message.clone(),
+            },
+        };
+        if event.is_terminal() {
+            self.stream_over = true;
+            self.terminate(event);
+        } else {
+            self.events.push_back(event);
+        }
+    }
+
+    fn terminate(&mut self, event: SessionEvent) {
+        if !self.terminal {
+            self.terminal = true;
+            self.events.push_back(event);
+        }
+    }
+
+    fn fail(&mut self, error: SessionError) {
+        if self.terminal {
+            return;
+        }
+        self.error = Some(error.clone());
+        self.out.clear();
+        if !self.transmit_done {
+            self.send_side = SendSide::Reset;
+        }
+        self.terminate(SessionEvent::Failed(error));
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("config", &self.config)
+            .field("decoder", &self.decoder)
+            .field("pending_transmit", &self.out.len())
+            .field("send_side", &self.send_side)
+            .field("queued_events", &self.events.len())
+            .field("received", &self.received)
+            .field("terminal", &self.terminal)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,352 @@
+use super::*;
+use crate::frame::Message;
+use crate::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
+use alloc::vec::Vec;
+
+fn t(secs: i64) -> SigningTime {
+    SigningTime::from_unix_seconds(secs).unwrap()
+}
+
+fn client(mode: Mode) -> Session {
+    Session::new(SessionConfig::new(Role::Client, mode))
+}
+
+fn server(mode: Mode) -> Session {
+    Session::new(SessionConfig::new(Role::Server, mode))
+}
+
+fn ev(name: &str, payload: &'static [u8]) -> Message {
+    EventBuilder::new(name).payload(payload).build()
+}
+
+/// Everything `from` transmits, and whether it half-closed or reset.
+fn drain_transmit(from: &mut Session) -> (BytesMut, Vec<Transmit>) {
+    let mut wire = BytesMut::new();
+    let mut signals = Vec::new();
+    while let Some(tx) = from.poll_transmit(&mut wire) {
+        if !matches!(tx, Transmit::Data(_)) {
+            signals.push(tx);
+        }
+    }
+    (wire, signals)
+}
+
+/// Feeds `wire` to `to` in `chunk`-byte pieces, draining events as needed; then ends the input
+/// if `end`.
+fn deliver(to: &mut Session, wire: &[u8], chunk: usize, end: bool) -> Vec<SessionEvent> {
+    let mut events = Vec::new();
+    for piece in wire.chunks(chunk.max(1)) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let n = to.handle_input(rest);
+            rest = &rest[n..];
+            while let Some(e) = to.poll_event() {
+                events.push(e);
+            }
+        }
+    }
+    if end {
+        to.handle_end_of_input();
+    }
+    while let Some(e) = to.poll_event() {
+        events.push(e);
+    }
+    events
+}
+
+fn pipe(from: &mut Session, to: &mut Session, chunk: usize) -> Vec<SessionEvent> {
+    let (wire, signals) = drain_transmit(from);
+    deliver(to, &wire, chunk, signals.contains(&Transmit::Finish))
+}
+
+fn params() -> SigningParams {
+    SigningParams::new(
+        Credentials::new("AKID", "secret"),
+        "us-west-2",
+        "transcribe",
+    )
+}
+const SEED: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn rpc_client_sends_initial_request_first_as_first_link_of_the_chain() {
+    let mut c = client(Mode::Rpc).with_signer(SigV4Signer::new(params(), SEED));
+    let mut s = server(Mode::Rpc).with_verifier(SigV4Verifier::new(params(), SEED));
+    c.send_initial_request(
+        EventBuilder::initial_request()
+            .payload(&b"{\"a\":1}"[..])
+            .build(),
+        t(10),
+    )
+    .unwrap();
+    c.send(ev("Audio", b"1"), t(11)).unwrap();
+    c.send(ev("Audio", b"2"), t(12)).unwrap();
+    c.finish(t(13)).unwrap();
+    let events = pipe(&mut c, &mut s, 7);
+    assert!(
+        matches!(&events[0], SessionEvent::InitialRequest(m) if &m.payload()[..] == b"{\"a\":1}")
+    );
+    assert!(matches!(&events[1], SessionEvent::Event(m) if &m.payload()[..] == b"1"));
+    assert!(matches!(&events[2], SessionEvent::Event(m) if &m.payload()[..] == b"2"));
+    assert_eq!(events[3], SessionEvent::End);
+    assert_eq!(events.len(), 4);
+}
+
+#[test]
+fn initial_request_cannot_be_overtaken_or_sent_late() {
+    let mut c = client(Mode::Rpc);
+    c.send(ev("A", b""), t(0)).unwrap();
+    let late = c.send_initial_request(EventBuilder::initial_request().build(), t(0));
+    assert_eq!(late.unwrap_err(), SendError::InitialMessageNotFirst);
+    // Events cannot pose as initial messages in RPC mode.
+    let mut c = client(Mode::Rpc);
+    assert_eq!(
+        c.send(EventBuilder::initial_request().build(), t(0))
+            .unwrap_err()
+            .kind(),
+        "wrong_kind"
+    );
+    // A server cannot send an initial request, a client cannot send an initial response.
+    let mut s = server(Mode::Rpc);
+    assert_eq!(
+        s.send_initial_request(EventBuilder::initial_request().build(), t(0))
+            .unwrap_err()
+            .kind(),
+        "not_allowed"
+    );
+    let mut c = client(Mode::Rpc);
+    assert_eq!(
+        c.send_initial_response(EventBuilder::initial_response().build(), t(0))
+            .unwrap_err()
+            .kind(),
+        "not_allowed"
+    );
+    // HTTP-binding mode has no initial messages.
+    let mut c = client(Mode::HttpBinding);
+    assert_eq!(
+        c.send_initial_request(EventBuilder::initial_request().build(), t(0))
+            .unwrap_err()
+            .kind(),
+        "not_allowed"
+    );
+}
+
+#[test]
+fn client_surfaces_initial_response_and_never_waits_for_one() {
+    let mut s = server(Mode::Rpc);
+    let mut c = client(Mode::Rpc);
+    s.send_initial_response(
+        EventBuilder::initial_response().payload(&b"{}"[..]).build(),
+        t(0),
+    )
+    .unwrap();
+    s.send(ev("A", b"a"), t(0)).unwrap();
+    let events = pipe(&mut s, &mut c, 1);
+    assert!(matches!(events[0], SessionEvent::InitialResponse(_)));
+    assert!(matches!(events[1], SessionEvent::Event(_)));
+
+    // No initial response: the first event is delivered at once, before the stream ends.
+    let mut s = server(Mode::Rpc);
+    let mut c = client(Mode::Rpc);
+    s.send(ev("A", b"a"), t(0)).unwrap();
+    let events = pipe(&mut s, &mut c, 3);
+    assert_eq!(events.len(), 1);
+    assert!(
+        matches!(&events[0], SessionEvent::Event(m) if m.header_str(":event-type") == Some("A"))
+    );
+}
+
+#[test]
+fn initial_response_after_events_is_a_protocol_error_that_poisons() {
+    let mut c = client(Mode::Rpc);
+    let mut wire = BytesMut::new();
+    ev("A", b"a").encode(&mut wire).unwrap();
+    EventBuilder::initial_response()
+        .build()
+        .encode(&mut wire)
+        .unwrap();
+    let events = deliver(&mut c, &wire, 64, false);
+    assert!(matches!(events[0], SessionEvent::Event(_)));
+    let err = SessionError::Protocol(ProtocolError::InitialResponseAfterEvents { events: 1 });
+    assert_eq!(events[1], SessionEvent::Failed(err.clone()));
+    assert_eq!(events.len(), 2);
+    // Reported once; later commands return the same error; the transport is asked to reset.
+    assert_eq!(
+        c.send(ev("B", b""), t(0)).unwrap_err(),
+        SendError::Failed(err.clone())
+    );
+    assert_eq!(c.finish(t(0)).unwrap_err(), SendError::Failed(err));
+    assert_eq!(drain_transmit(&mut c).1, [Transmit::Reset]);
+    assert_eq!(c.handle_input(&wire), wire.len());
+    c.handle_end_of_input();
+    assert!(c.poll_event().is_none());
+}
+
+#[test]
+fn server_unwraps_signed_envelopes_before_recognising_the_initial_request() {
+    let mut c = client(Mode::Rpc).with_signer(SigV4Signer::new(params(), SEED));
+    c.send_initial_request(EventBuilder::initial_request().build(), t(5))
+        .unwrap();
+    c.finish(t(6)).unwrap();
+    let mut s = server(Mode::Rpc).with_verifier(SigV4Verifier::new(params(), SEED));
+    let events = pipe(&mut c, &mut s, 1000);
+    assert!(matches!(events[0], SessionEvent::InitialRequest(_)));
+    assert_eq!(events[1], SessionEvent::End);
+}
+
+#[test]
+fn a_broken_chain_fails_the_server() {
+    let mut c = client(Mode::Rpc).with_signer(SigV4Signer::new(params(), SEED));
+    c.send(ev("A", b"a"), t(5)).unwrap();
+    let mut s = server(Mode::Rpc).with_verifier(SigV4Verifier::new(params(), "00"));
+    let events = pipe(&mut c, &mut s, 1000);
+    assert!(matches!(&events[0], SessionEvent::Failed(e) if e.kind() == "signature_mismatch"));
+}
+
+#[test]
+fn missing_end_frame_fails_when_verifying() {
+    let mut c = client(Mode::Rpc).with_signer(SigV4Signer::new(params(), SEED));
+    c.send(ev("A", b"a"), t(5)).unwrap();
+    let (wire, _) = drain_transmit(&mut c);
+    let mut s = server(Mode::Rpc).with_verifier(SigV4Verifier::new(params(), SEED));
+    let events = deliver(&mut s, &wire, 9, true);
+    assert!(matches!(events[0], SessionEvent::Event(_)));
+    assert!(matches!(&events[1], SessionEvent::Failed(e) if e.kind() == "missing_end_frame"));
+}
+
+#[test]
+fn http_binding_surfaces_initial_messages_as_events() {
+    let mut c = client(Mode::HttpBinding);
+    let mut wire = BytesMut::new();
+    EventBuilder::initial_response()
+        .build()
+        .encode(&mut wire)
+        .unwrap();
+    let events = deliver(&mut c, &wire, 4, true);
+    assert!(
+        matches!(&events[0], SessionEvent::Event(m) if m.header_str(":event-type") == Some("initial-response"))
+    );
+    assert_eq!(events[1], SessionEvent::End);
+}
+
+#[test]
+fn after_finish_nothing_more_can_be_sent() {
+    let mut c = client(Mode::Rpc);
+    c.finish(t(0)).unwrap();
+    assert_eq!(c.send(ev("A", b""), t(0)).unwrap_err(), SendError::Finished);
+    assert_eq!(c.finish(t(0)).unwrap_err(), SendError::Finished);
+    let (wire, signals) = drain_transmit(&mut c);
+    // The anonymous end of stream: the 16-byte empty message, then the half-close.
+    assert_eq!(wire.len(), 16);
+    assert_eq!(signals, [Transmit::Finish]);
+    assert!(c.poll_transmit(&mut BytesMut::new()).is_none());
+}
+
+#[test]
+fn exceptions_and_errors_end_the_stream_for_both_sides() {
+    let mut s = server(Mode::Rpc);
+    s.send(ev("A", b"a"), t(0)).unwrap();
+    s.send_exception(
+        ExceptionBuilder::new("BadRequestException")
+            .payload(&b"{}"[..])
+            .build(),
+        t(0),
+    )
+    .unwrap();
+    assert_eq!(s.send(ev("B", b""), t(0)).unwrap_err(), SendError::Finished);
+    assert_eq!(s.poll_event(), Some(SessionEvent::Closed));
+    let mut c = client(Mode::Rpc);
+    let events = pipe(&mut s, &mut c, 5);
+    assert!(matches!(events[0], SessionEvent::Event(_)));
+    assert!(
+        matches!(&events[1], SessionEvent::Exception { exception_type, .. } if &**exception_type == "BadRequestException")
+    );
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        c.send(ev("C", b""), t(0)).unwrap_err(),
+        SendError::StreamOver
+    );
+
+    let mut s = server(Mode::HttpBinding);
+    s.send_error("InternalFailure", "boom", t(0)).unwrap();
+    let mut c = client(Mode::HttpBinding);
+    let events = pipe(&mut s, &mut c, 5);
+    assert!(
+        matches!(&events[0], SessionEvent::Error { code, text, .. } if &**code == "InternalFailure" && &**text == "boom")
+    );
+    // Only servers end the stream that way.
+    assert_eq!(
+        c.send_error("X", "y", t(0)).unwrap_err().kind(),
+        "stream_over"
+    );
+    assert_eq!(
+        client(Mode::Rpc)
+            .send_error("X", "y", t(0))
+            .unwrap_err()
+            .kind(),
+        "not_allowed"
+    );
+}
+
+#[test]
+fn frames_after_the_peers_end_frame_are_a_protocol_error() {
+    let mut wire = BytesMut::new();
+    Message::default().encode(&mut wire).unwrap();
+    ev("Late", b"").encode(&mut wire).unwrap();
+    let events = deliver(&mut server(Mode::Rpc), &wire, 100, true);
+    assert_eq!(
+        events,
+        [SessionEvent::Failed(ProtocolError::FrameAfterEnd.into())]
+    );
+}
+
+#[test]
+fn truncated_input_fails_and_an_unknown_message_type_is_rejected() {
+    let mut wire = BytesMut::new();
+    ev("A", b"abc").encode(&mut wire).unwrap();
+    let events = deliver(&mut client(Mode::Rpc), &wire[..wire.len() - 1], 3, true);
+    assert!(matches!(&events[0], SessionEvent::Failed(e) if e.kind() == "truncated"));
+
+    let mut wire = BytesMut::new();
+    Message::default()
+        .with_header(":message-type", "ping")
+        .encode(&mut wire)
+        .unwrap();
+    let events = deliver(&mut client(Mode::Rpc), &wire, 3, true);
+    assert!(matches!(&events[0], SessionEvent::Failed(e) if e.kind() == "unknown_message_type"));
+}
+
+#[test]
+fn a_full_queue_stops_consuming_input() {
+    let mut c =
+        Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding).with_max_queued_events(2));
+    let mut wire = BytesMut::new();
+    for _ in 0..5 {
+        ev("A", b"0123456789").encode(&mut wire).unwrap();
+    }
+    let frame = wire.len() / 5;
+    let n = c.handle_input(&wire);
+    assert_eq!(n, 2 * frame, "only two frames fit in the queue");
+    assert!(c.poll_event().is_some());
+    let m = c.handle_input(&wire[n..]);
+    assert_eq!(m, frame);
+    let events = deliver(&mut c, &wire[n + m..], 1000, true);
+    // Two still queued, then the remaining two, then End: nothing lost or reordered.
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[4], SessionEvent::End);
+}
+
+#[test]
+fn abort_resets_and_closes() {
+    let mut c = client(Mode::Rpc);
+    c.send(ev("A", b""), t(0)).unwrap();
+    c.abort();
+    c.abort();
+    assert_eq!(
+        drain_transmit(&mut c),
+        (BytesMut::new(), alloc::vec![Transmit::Reset])
+    );
+    assert_eq!(c.poll_event(), Some(SessionEvent::Closed));
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.send(ev("A", b""), t(0)).unwrap_err(), SendError::Aborted);
+}
