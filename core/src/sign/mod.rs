@@ -118,6 +118,75 @@ impl EventSigner for Anonymous {
     }
 }
 
+/// Unwraps envelopes without checking their signatures, and passes unsigned frames through:
+/// for mirrors, capture tools and tests that have no credentials.
+///
+/// A message whose headers are exactly `:date` (timestamp) and `:chunk-signature` (32 bytes) is
+/// an envelope: an empty payload is the end frame, any other payload must be one whole frame,
+/// the inner message. The 16-byte empty message is also taken as the end of the stream. Anything
+/// else is handed out as it is. Frames after the end are [`VerifyError::FrameAfterEnd`]; unlike
+/// [`SigV4Verifier`], a stream without an end frame is accepted.
+///
+/// ```
+/// use eventstream::frame::Message;
+/// use eventstream::sign::{Credentials, EventVerifier, SigV4Signer, SigningParams, SigningTime, Unchecked, Verified};
+///
+/// let params = SigningParams::new(Credentials::new("id", "secret"), "us-east-1", "demo");
+/// let mut signer = SigV4Signer::new(params, "00");
+/// let t = SigningTime::from_unix_seconds(0)?;
+/// let envelope = signer.sign(&Message::new(&b"x"[..]), t)?;
+///
+/// let mut v = Unchecked::default();
+/// assert_eq!(v.verify(&envelope, None)?, Verified::Message(Message::new(&b"x"[..])));
+/// assert_eq!(v.verify(&Message::new(&b"plain"[..]), None)?, Verified::Message(Message::new(&b"plain"[..])));
+/// assert_eq!(v.verify(&signer.sign_end(t)?, None)?, Verified::End);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Unchecked {
+    limits: Limits,
+    index: u64,
+    ended: bool,
+}
+
+impl Unchecked {
+    /// An unchecked unwrapper whose inner messages are decoded with `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        Unchecked {
+            limits,
+            ..Self::default()
+        }
+    }
+}
+
+impl EventVerifier for Unchecked {
+    fn verify(
+        &mut self,
+        message: &Message,
+        _now: Option<SigningTime>,
+    ) -> Result<Verified, VerifyError> {
+        let index = self.index;
+        if self.ended {
+            return Err(VerifyError::FrameAfterEnd { index });
+        }
+        self.index += 1;
+        let empty = message.headers().is_empty() && message.payload().is_empty();
+        if empty || (sigv4::is_envelope(message) && message.payload().is_empty()) {
+            self.ended = true;
+            return Ok(Verified::End);
+        }
+        if sigv4::is_envelope(message) {
+            return sigv4::unwrap_inner(message.payload(), &self.limits, index)
+                .map(Verified::Message);
+        }
+        Ok(Verified::Message(message.clone()))
+    }
+
+    fn finish(&mut self) -> Result<(), VerifyError> {
+        Ok(())
+    }
+}
+
 /// Reads the seed of a signing chain, the `Signature=` of a SigV4 `Authorization` value
 /// (`AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=<64 hex digits>`), as lowercase hex.
 ///

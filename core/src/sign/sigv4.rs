@@ -390,6 +390,39 @@ impl SigV4Signer {
     }
 }
 
+/// Whether a message has the shape of a signed envelope: exactly `:date` (timestamp) and
+/// `:chunk-signature` (32 bytes), in that order.
+pub fn is_envelope(message: &Message) -> bool {
+    match message.headers() {
+        [date, sig] => {
+            date.name() == DATE_HEADER
+                && matches!(date.value(), HeaderValue::Timestamp(_))
+                && sig.name() == SIGNATURE_HEADER
+                && matches!(sig.value(), HeaderValue::Bytes(b) if b.len() == 32)
+        }
+        _ => false,
+    }
+}
+
+/// Decodes an envelope's payload, which must be exactly one frame, without copying it.
+pub(crate) fn unwrap_inner(
+    payload: &Bytes,
+    limits: &Limits,
+    index: u64,
+) -> Result<Message, VerifyError> {
+    let mut decoder = FrameDecoder::with_limits(*limits);
+    decoder.handle_bytes(payload.clone());
+    let inner = decoder.poll_message()?;
+    decoder.finish()?;
+    match inner {
+        Some(msg) if decoder.buffered_len() == 0 => Ok(msg),
+        _ => Err(VerifyError::InvalidEnvelope {
+            index,
+            reason: "the payload is not exactly one frame",
+        }),
+    }
+}
+
 fn envelope(time: SigningTime, sig: [u8; 32], payload: Bytes) -> Message {
     Message::new(payload)
         .with_header(
@@ -601,15 +634,7 @@ impl SigV4Verifier {
             self.ended = true;
             return Ok(Verified::End);
         }
-        let mut decoder = FrameDecoder::with_limits(self.limits);
-        decoder.handle_bytes(payload.clone());
-        let inner = decoder.poll_message()?;
-        decoder.finish()?;
-        match inner {
-            Some(msg) if decoder.buffered_len() == 0 => Ok(Verified::Message(msg)),
-            Some(_) => Err(invalid("the payload holds more than one frame")),
-            None => Err(invalid("the payload is not a whole frame")),
-        }
+        unwrap_inner(payload, &self.limits, index).map(Verified::Message)
     }
 
     /// Declares the end of the input.
