@@ -1,53 +1,96 @@
 //! A sans-IO implementation of the AWS event stream protocol (`application/vnd.amazon.eventstream`).
 //!
-//! Bytes go in, checked messages come out; messages go in, frames come out. This crate does no IO,
-//! reads no clock, spawns no thread and needs no async runtime, so the same code runs under tokio,
-//! async-std, smol, blocking sockets, or a fuzzer.
+//! Bytes go in; checked messages, signing-chain state and initial-request/response sequencing come
+//! out. This crate does no IO, reads no clock, spawns no thread and needs no async runtime, so the
+//! same code runs under tokio, async-std, smol, blocking sockets, a fuzzer or a simulation.
 //!
 //! ```text
-//!            peer bytes                                         bytes for the peer
-//!                │                                                      ▲
-//!   ┌────────────▼──────────────────────────────────────────────────────┴──────────┐
-//!   │ frame    FrameDecoder::handle_input ─► poll_message      Message::encode      │
-//!   │          (prelude CRC, lengths, limits, message CRC, headers; zero copy)      │
-//!   └────────────┬──────────────────────────────────────────────────────▲──────────┘
-//!                ▼                                                      │
-//!            Message { headers, payload }  ◄── the application ──►  Message
+//!   application      send / finish / abort              poll_event ▲ InitialRequest, InitialResponse,
+//!                    send_initial_* / send_exception …             │ Event, Exception, Error, End, …
+//!   ─────────────────────────┬──────────────────────────────────────┴──────────────────────────────
+//!   session (layer 2)        │ sequencing: initial messages first, end of stream, exceptions,
+//!                            │ errors; bounded event queue; every failure reported once
+//!   ─────────────────────────┼──────────────────────────────────────▲──────────────────────────────
+//!   sign (layer 3)           ▼ SigV4Signer: envelope + chained     │ SigV4Verifier: recompute the
+//!                              :chunk-signature, end frame         │ chain, unwrap the inner message
+//!   ─────────────────────────┼──────────────────────────────────────┼──────────────────────────────
+//!   frame (layer 1)          ▼ Message::encode                     │ FrameDecoder: prelude CRC,
+//!                              (exact length, limits)              │ lengths, limits, message CRC
+//!   ─────────────────────────┼──────────────────────────────────────┼──────────────────────────────
+//!   transport (adapter)      ▼ poll_transmit(&mut BytesMut)        │ handle_input(&[u8]) -> consumed
+//!                              Data / Finish / Reset               │ handle_end_of_input()
 //! ```
 //!
-//! The frame layer ([`frame`]) is the foundation: the message model, the encoder, the streaming
-//! decoder and its limits. The signing chain and the session layer build on it.
+//! - [`frame`]: the message model ([`frame::Message`], [`frame::Header`],
+//!   [`frame::HeaderValue`]), the encoder, the streaming [`frame::FrameDecoder`] and its
+//!   [`frame::Limits`].
+//! - [`sign`]: the SigV4 event signing chain ([`sign::SigV4Signer`]) and its mirror image on the
+//!   receiving side ([`sign::SigV4Verifier`]); time is always an argument.
+//! - [`session`]: one event stream as a state machine, client or server, RPC or HTTP-binding
+//!   ([`session::Session`]).
+//!
+//! # A client and a server, in memory
+//!
+//! The loop every adapter runs: commands queue bytes, `poll_transmit` hands them to the transport,
+//! the other side's `handle_input` takes them, and `poll_event` tells its application.
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use eventstream::frame::{FrameDecoder, Message};
+//! use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent, Transmit};
+//! use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime};
 //!
-//! // Encode two events into one buffer, as a sender would.
-//! let mut wire = BytesMut::new();
-//! for text in ["hello", "world"] {
-//!     let msg = Message::new(text.as_bytes().to_vec())
-//!         .with_header(":message-type", "event")
-//!         .with_header(":event-type", "Chunk")
-//!         .with_header(":content-type", "text/plain");
-//!     msg.encode(&mut wire)?;
-//! }
-//!
-//! // Decode them as a receiver would, in whatever pieces the transport delivers.
-//! let mut decoder = FrameDecoder::new();
-//! let mut texts = Vec::new();
-//! for piece in wire.chunks(7) {
-//!     decoder.handle_input(piece);
-//!     while let Some(msg) = decoder.poll_message()? {
-//!         assert_eq!(msg.header_str(":event-type"), Some("Chunk"));
-//!         texts.push(String::from_utf8(msg.payload().to_vec())?);
+//! /// Moves everything `from` wants to send into `to`; returns what `to`'s application sees.
+//! fn deliver(from: &mut Session, to: &mut Session) -> Vec<SessionEvent> {
+//!     let (mut wire, mut events, mut eof) = (BytesMut::new(), Vec::new(), false);
+//!     while let Some(t) = from.poll_transmit(&mut wire) {
+//!         eof |= t == Transmit::Finish;
 //!     }
+//!     let mut rest = &wire[..];
+//!     while !rest.is_empty() {
+//!         let n = to.handle_input(rest); // fewer than offered when the event queue is full
+//!         rest = &rest[n..];
+//!         events.extend(std::iter::from_fn(|| to.poll_event()));
+//!     }
+//!     if eof {
+//!         to.handle_end_of_input();
+//!     }
+//!     events.extend(std::iter::from_fn(|| to.poll_event()));
+//!     events
 //! }
-//! decoder.finish()?; // a frame cut short would be an error here
-//! assert_eq!(texts, ["hello", "world"]);
+//!
+//! let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "transcribe");
+//! let seed = "e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b"; // the request's signature
+//! let now = SigningTime::from_unix_seconds(1_700_000_000)?;
+//!
+//! let mut client = Session::new(SessionConfig::new(Role::Client, Mode::Rpc))
+//!     .with_signer(SigV4Signer::new(params.clone(), seed));
+//! let mut server = Session::new(SessionConfig::new(Role::Server, Mode::Rpc))
+//!     .with_verifier(SigV4Verifier::new(params, seed));
+//!
+//! // Client: the initial request (first link of the signing chain), an event, the end frame.
+//! client.send_initial_request(EventBuilder::initial_request().payload(&b"{}"[..]).build(), now)?;
+//! client.send(EventBuilder::new("AudioEvent").payload(vec![0u8; 320]).build(), now)?;
+//! client.finish(now)?;
+//!
+//! // Server: verified and unwrapped, in order, then the clean end of the client's side.
+//! let seen = deliver(&mut client, &mut server);
+//! assert!(matches!(seen[0], SessionEvent::InitialRequest(_)));
+//! assert!(matches!(&seen[1], SessionEvent::Event(m) if m.payload().len() == 320));
+//! assert_eq!(seen[2], SessionEvent::End);
+//!
+//! // Server: its initial response, one event, then its end.
+//! server.send_initial_response(EventBuilder::initial_response().payload(&b"{}"[..]).build(), now)?;
+//! server.send(EventBuilder::new("TranscriptEvent").payload(&b"{\"text\":\"hi\"}"[..]).build(), now)?;
+//! server.finish(now)?;
+//! let seen = deliver(&mut server, &mut client);
+//! assert!(matches!(seen[0], SessionEvent::InitialResponse(_)));
+//! assert!(matches!(&seen[1], SessionEvent::Event(m) if m.header_str(":event-type") == Some("TranscriptEvent")));
+//! assert_eq!(seen[2], SessionEvent::End);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Without the default `std` feature the crate is `#![no_std]` and needs only `alloc`.
+//! Without the default `std` feature the crate is `#![no_std]` and needs only `alloc`; the `http`
+//! feature (on by default) adds [`sign::seed_from_authorization`].
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
@@ -62,3 +105,8 @@ extern crate alloc;
 pub mod frame;
 pub mod session;
 pub mod sign;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
