@@ -60,6 +60,7 @@ pub struct SessionConfig {
     mode: Mode,
     limits: Limits,
     max_queued_events: usize,
+    report_failures: bool,
 }
 
 impl SessionConfig {
@@ -73,7 +74,24 @@ impl SessionConfig {
             mode,
             limits: Limits::DEFAULT,
             max_queued_events: Self::DEFAULT_MAX_QUEUED_EVENTS,
+            report_failures: false,
         }
+    }
+
+    /// Server only: when the session fails on the client's bytes (a bad frame, a broken
+    /// signature chain, a sequencing error), answer with one `error` message (`:error-code` = the
+    /// error's [`kind`](SessionError::kind), `:error-message` = its text) and end the response
+    /// with [`Transmit::Finish`], instead of [`Transmit::Reset`]. Off by default; ignored at a
+    /// client.
+    #[must_use]
+    pub const fn with_failures_reported_to_peer(mut self, report: bool) -> Self {
+        self.report_failures = report;
+        self
+    }
+
+    /// Whether failures are answered with an `error` message (server only).
+    pub const fn failures_reported_to_peer(&self) -> bool {
+        self.report_failures
     }
 
     /// The frame limits for both directions.
@@ -205,7 +223,9 @@ enum SendSide {
 ///
 /// A failure (bad bytes, a broken signature chain, a sequencing error) poisons the session: it is
 /// reported once as [`SessionEvent::Failed`], [`Transmit::Reset`] asks the transport to reset the
-/// stream, and later commands return [`SendError::Failed`] with the same error. Nothing panics on
+/// stream (or, for a server configured with
+/// [`with_failures_reported_to_peer`](SessionConfig::with_failures_reported_to_peer), one `error`
+/// message and [`Transmit::Finish`]), and later commands return [`SendError::Failed`] with the same error. Nothing panics on
 /// the peer's bytes.
 ///
 /// ```
@@ -756,8 +776,24 @@ impl Session {
             return;
         }
         self.error = Some(error.clone());
-        self.out.clear();
-        if !self.transmit_done {
+        let report = self.config.report_failures && self.config.role == Role::Server;
+        if report && self.send_side == SendSide::Open && !self.transmit_done {
+            // What was queued before still goes out, then the error message and the end.
+            let text = alloc::string::ToString::to_string(&error);
+            let reply = error_message(error.kind(), text);
+            let now = self.now.unwrap_or(SigningTime::EPOCH);
+            if self
+                .signer
+                .sign_to(&reply, now, &self.config.limits, &mut self.out)
+                .is_ok()
+            {
+                self.send_side = SendSide::Closed;
+            } else {
+                self.out.clear();
+                self.send_side = SendSide::Reset;
+            }
+        } else if !self.transmit_done {
+            self.out.clear();
             self.send_side = SendSide::Reset;
         }
         self.terminate(SessionEvent::Failed(error));

@@ -350,3 +350,32 @@ fn abort_resets_and_closes() {
     assert_eq!(c.poll_event(), None);
     assert_eq!(c.send(ev("A", b""), t(0)).unwrap_err(), SendError::Aborted);
 }
+
+#[test]
+fn a_server_can_answer_a_failure_with_an_error_message() {
+    let config = SessionConfig::new(Role::Server, Mode::Rpc).with_failures_reported_to_peer(true);
+    let mut s = Session::new(config);
+    s.set_now(t(42));
+    s.send(ev("Before", b"1"), t(1)).unwrap();
+    let mut wire = BytesMut::new();
+    ev("A", b"a").encode(&mut wire).unwrap();
+    let last = wire.len() - 1;
+    wire[last] ^= 1; // break the message CRC
+    let events = deliver(&mut s, &wire, 100, false);
+    assert!(
+        matches!(&events[0], SessionEvent::Failed(e) if e.kind() == "message_checksum_mismatch")
+    );
+    let mut c = client(Mode::Rpc);
+    let seen = pipe(&mut s, &mut c, 7);
+    assert!(
+        matches!(&seen[0], SessionEvent::Event(m) if m.header_str(":event-type") == Some("Before"))
+    );
+    assert!(
+        matches!(&seen[1], SessionEvent::Error { code, .. } if &**code == "message_checksum_mismatch")
+    );
+    assert_eq!(seen.len(), 2);
+    // Without the option, the stream is reset.
+    let mut s = server(Mode::Rpc);
+    let _ = deliver(&mut s, &wire, 100, false);
+    assert_eq!(drain_transmit(&mut s).1, [Transmit::Reset]);
+}

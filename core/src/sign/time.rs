@@ -33,6 +33,12 @@ pub struct TimeOutOfRange {
 }
 
 impl SigningTime {
+    /// The Unix epoch, 1970-01-01T00:00:00Z.
+    pub const EPOCH: SigningTime = SigningTime {
+        secs: 0,
+        amz: *b"19700101T000000Z",
+    };
+
     /// The time `secs` seconds after the Unix epoch (negative: before it).
     ///
     /// # Errors
