@@ -14,7 +14,7 @@ pub use message::{
     INITIAL_REQUEST, INITIAL_RESPONSE, MESSAGE_TYPE,
 };
 
-use crate::frame::{ByteString, FrameDecoder, Limits, Message};
+use crate::frame::{ByteString, FrameDecoder, Limits, Message, PRELUDE_LEN};
 use crate::sign::{Anonymous, EventSigner, EventVerifier, SigningTime, Verified};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -602,7 +602,7 @@ impl Session {
     /// session has a terminal event (or input has ended), bytes are discarded and counted as
     /// consumed.
     pub fn handle_input(&mut self, data: &[u8]) -> usize {
-        self.handle_with(data.len(), |decoder, from, to| {
+        self.handle_with(data, |decoder, from, to| {
             decoder.handle_input(&data[from..to])
         })
     }
@@ -610,16 +610,17 @@ impl Session {
     /// As [`handle_input`](Self::handle_input), for bytes the caller owns as `Bytes`: whole frames
     /// are not copied.
     pub fn handle_bytes(&mut self, data: &Bytes) -> usize {
-        self.handle_with(data.len(), |decoder, from, to| {
+        self.handle_with(data, |decoder, from, to| {
             decoder.handle_bytes(data.slice(from..to))
         })
     }
 
     fn handle_with(
         &mut self,
-        len: usize,
+        data: &[u8],
         mut feed: impl FnMut(&mut FrameDecoder, usize, usize),
     ) -> usize {
+        let len = data.len();
         let mut at = 0;
         while at < len && self.accepting() {
             self.pump();
@@ -628,7 +629,16 @@ impl Session {
             }
             // Feed exactly what completes the next prelude or frame, so that the decoder never
             // holds more than one frame.
-            let need = self.decoder.bytes_needed();
+            let need = match data.get(at..at + PRELUDE_LEN) {
+                // At a frame boundary with the whole prelude in hand: feed the whole frame at
+                // once, so that a frame inside `Bytes` is split off without a copy. The decoder
+                // checks the prelude before it trusts the length.
+                Some(p) if self.decoder.buffered_len() == 0 => {
+                    let total = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+                    (total as usize).max(PRELUDE_LEN)
+                }
+                _ => self.decoder.bytes_needed(),
+            };
             if need == 0 {
                 // The pump could not deliver a ready frame: only possible while failing.
                 break;

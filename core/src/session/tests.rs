@@ -379,3 +379,22 @@ fn a_server_can_answer_a_failure_with_an_error_message() {
     let _ = deliver(&mut s, &wire, 100, false);
     assert_eq!(drain_transmit(&mut s).1, [Transmit::Reset]);
 }
+
+#[test]
+fn handle_bytes_does_not_copy_whole_frames() {
+    let mut wire = BytesMut::new();
+    ev("A", b"0123456789").encode(&mut wire).unwrap();
+    ev("B", b"abcdefghij").encode(&mut wire).unwrap();
+    let wire = wire.freeze();
+    let range = wire.as_ptr() as usize..wire.as_ptr() as usize + wire.len();
+    let mut c = client(Mode::HttpBinding);
+    assert_eq!(c.handle_bytes(&wire), wire.len());
+    for _ in 0..2 {
+        match c.poll_event() {
+            Some(SessionEvent::Event(m)) => {
+                assert!(range.contains(&(m.payload().as_ptr() as usize)))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
