@@ -1,12 +1,9 @@
 //! `evs decode`: binary frames in, JSON Lines out, streaming.
 
-use crate::json::write_message_json;
+use crate::stream::{for_each_frame, write_json_line, CHUNK_LEN};
 use crate::CliError;
-use eventstream::frame::FrameDecoder;
-use std::io::{self, BufWriter, Read, Write};
-
-/// How many bytes are read from the input at a time, and the size of the output buffer.
-const CHUNK_LEN: usize = 64 * 1024;
+use eventstream::frame::Limits;
+use std::io::{BufWriter, Read, Write};
 
 /// Decodes every frame of `input` and writes each message to `output` as one line of JSON.
 ///
@@ -18,47 +15,12 @@ const CHUNK_LEN: usize = 64 * 1024;
 /// On error, every message before the bad frame has been written and flushed.
 pub(crate) fn run(mut input: impl Read, output: impl Write) -> Result<(), CliError> {
     let mut out = BufWriter::with_capacity(CHUNK_LEN, output);
-    let result = decode_stream(&mut input, &mut out);
+    let mut line = String::new();
+    let result = for_each_frame(&mut input, Limits::DEFAULT, &mut out, |msg, out| {
+        write_json_line(&msg, &mut line, out)
+    });
     let flushed = out.flush().map_err(CliError::Write);
     result.and(flushed)
-}
-
-/// The loop of [`run`]: read, feed, drain, flush; then check that the input ended between frames.
-fn decode_stream(input: &mut impl Read, out: &mut impl Write) -> Result<(), CliError> {
-    let mut decoder = FrameDecoder::new();
-    let mut chunk = vec![0u8; CHUNK_LEN];
-    let mut line = String::new();
-    loop {
-        let n = match input.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CliError::Read(e)),
-        };
-        decoder.handle_input(&chunk[..n]);
-        drain(&mut decoder, out, &mut line)?;
-        out.flush().map_err(CliError::Write)?;
-    }
-    decoder.finish().map_err(CliError::Frame)?;
-    // `finish` succeeds when complete frames are still buffered; `drain` above leaves none, but
-    // hand out any that remain rather than rely on it.
-    drain(&mut decoder, out, &mut line)
-}
-
-/// Writes every message the decoder can hand out now, one JSON line each. `line` is a reusable
-/// buffer.
-fn drain(
-    decoder: &mut FrameDecoder,
-    out: &mut impl Write,
-    line: &mut String,
-) -> Result<(), CliError> {
-    while let Some(msg) = decoder.poll_message().map_err(CliError::Frame)? {
-        line.clear();
-        write_message_json(&msg, line);
-        line.push('\n');
-        out.write_all(line.as_bytes()).map_err(CliError::Write)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -66,6 +28,7 @@ mod tests {
     use super::*;
     use bytes::BytesMut;
     use eventstream::frame::Message;
+    use std::io;
 
     /// A reader that hands out its data in pieces of at most `step` bytes, with an interruption
     /// before each piece, like a slow pipe.

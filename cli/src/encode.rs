@@ -1,16 +1,9 @@
 //! `evs encode`: JSON Lines in, binary frames out, one line at a time.
 
-use crate::json::message_from_json_line;
+use crate::stream::{MessageLines, CHUNK_LEN};
 use crate::CliError;
 use bytes::BytesMut;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-
-/// The size of the input and output buffers.
-const BUFFER_LEN: usize = 64 * 1024;
-
-/// The longest line accepted, newline excluded: 64 MiB, room for the largest frame the default
-/// limits allow (a 24 MiB payload is 32 MiB of base64, plus up to 128 KiB of headers, escaped).
-const MAX_LINE_LEN: usize = 64 * 1024 * 1024;
+use std::io::{BufWriter, Read, Write};
 
 /// Reads JSON Lines from `input` and writes one frame per message to `output`.
 ///
@@ -21,67 +14,28 @@ const MAX_LINE_LEN: usize = 64 * 1024 * 1024;
 /// On error, nothing is written for the bad line and the frames of every line before it have
 /// been written and flushed.
 pub(crate) fn run(input: impl Read, output: impl Write) -> Result<(), CliError> {
-    let mut reader = BufReader::with_capacity(BUFFER_LEN, input);
-    let mut out = BufWriter::with_capacity(BUFFER_LEN, output);
-    let result = encode_lines(&mut reader, &mut out);
+    let mut lines = MessageLines::new(input);
+    let mut out = BufWriter::with_capacity(CHUNK_LEN, output);
+    let result = encode_lines(&mut lines, &mut out);
     let flushed = out.flush().map_err(CliError::Write);
     result.and(flushed)
 }
 
 /// The loop of [`run`].
-fn encode_lines<R: Read>(reader: &mut BufReader<R>, out: &mut impl Write) -> Result<(), CliError> {
-    let mut raw = Vec::new();
+fn encode_lines(lines: &mut MessageLines<impl Read>, out: &mut impl Write) -> Result<(), CliError> {
     let mut frame = BytesMut::new();
-    let mut number = 0u64;
     loop {
-        if reader.buffer().is_empty() {
+        if lines.would_block() {
             out.flush().map_err(CliError::Write)?;
         }
-        raw.clear();
-        // Read at most one byte past the limit, enough to tell that a line is too long.
-        let limit = MAX_LINE_LEN as u64 + 2;
-        let read = reader
-            .by_ref()
-            .take(limit)
-            .read_until(b'\n', &mut raw)
-            .map_err(CliError::Read)?;
-        if read == 0 {
+        let Some(msg) = lines.next_message()? else {
             return Ok(());
-        }
-        number += 1;
-        let line_error = |detail: String| CliError::Line {
-            line: number,
-            detail,
         };
-        let text = strip_newline(&raw);
-        if text.len() > MAX_LINE_LEN {
-            return Err(line_error(format!(
-                "the line is longer than the limit of {MAX_LINE_LEN} bytes"
-            )));
-        }
-        let text = std::str::from_utf8(text)
-            .map_err(|e| line_error(format!("the line is not valid UTF-8: {e}")))?;
-        if is_blank(text) {
-            continue;
-        }
-        let msg = message_from_json_line(text).map_err(line_error)?;
         frame.clear();
         msg.encode(&mut frame)
-            .map_err(|e| line_error(format!("{}: {e}", e.kind())))?;
+            .map_err(|e| lines.line_error(format!("{}: {e}", e.kind())))?;
         out.write_all(&frame).map_err(CliError::Write)?;
     }
-}
-
-/// The line without its terminator, `\n` or `\r\n`.
-fn strip_newline(raw: &[u8]) -> &[u8] {
-    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-    raw.strip_suffix(b"\r").unwrap_or(raw)
-}
-
-/// Whether a line holds nothing but JSON whitespace (space, tab, carriage return).
-fn is_blank(text: &str) -> bool {
-    text.bytes()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The `evs` command: decode and encode AWS event stream frames
+//! The `evs` command: decode, encode, sign and verify AWS event stream frames
 //! (`application/vnd.amazon.eventstream`) as JSON Lines.
 //!
 //! This file parses the command line, opens the input, dispatches to a subcommand and turns its
@@ -8,6 +8,10 @@
 mod decode;
 mod encode;
 mod json;
+mod sign;
+mod signing;
+mod stream;
+mod verify;
 
 use clap::{Args, Parser, Subcommand};
 use eventstream::frame::FrameError;
@@ -37,10 +41,14 @@ JSON Lines format:
 Exit status:
   0 success; 1 bad input or IO error, with one `error: ...` line on standard error; 2 usage error";
 
-/// Decode and encode AWS event stream frames (application/vnd.amazon.eventstream).
+/// Decode, encode, sign and verify AWS event stream frames (application/vnd.amazon.eventstream).
 ///
 /// `evs decode` turns binary frames into JSON Lines, one message per line; `evs encode` turns
 /// such lines back into frames. `evs decode f | evs encode` reproduces f byte for byte.
+///
+/// `evs sign` turns JSON Lines into a SigV4 chain of signed envelope frames; `evs verify` checks
+/// such a chain and prints the messages inside. `evs sign --end ... | evs verify ...` gives back
+/// the lines.
 #[derive(Debug, Parser)]
 #[command(name = "evs", version, after_long_help = FORMAT_HELP)]
 struct Cli {
@@ -83,6 +91,68 @@ enum Command {
     /// <detail> starts with the error's kind.
     #[command(after_long_help = FORMAT_HELP)]
     Encode(InputArgs),
+    /// Sign JSON Lines messages into a SigV4 chain of envelope frames.
+    ///
+    /// Reads one message per line from FILE (standard input when FILE is absent or `-`), in the
+    /// format of `evs decode` and parsed as strictly as by `evs encode`, and writes one signed
+    /// envelope frame per message to standard output, a line at a time. An envelope has two
+    /// headers, `:date` (timestamp, whole seconds) and `:chunk-signature` (32 bytes), and the
+    /// encoded message as its payload; each signature chains the envelope to the one before,
+    /// starting from --seed-signature, so that nothing can be dropped, reordered or injected.
+    ///
+    /// Message i (counted from 0, blank lines skipped) is signed at --time + i × --time-step
+    /// seconds (the step is 1 by default: one second per message). With --end the signed end
+    /// frame (an envelope with an empty payload) follows, signed one step after the last
+    /// message: --time + n × --time-step for n messages. The output does not depend on the clock,
+    /// so the same input and options always give the same bytes.
+    ///
+    /// The credentials come from --access-key-id and --secret-access-key or, when those are
+    /// absent, from the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables
+    /// (better for the secret: a command line is visible to other users). The secret is never
+    /// printed.
+    ///
+    /// On a bad line the frames of the lines before it are written, nothing is written for it,
+    /// one line `error: line N: <detail>` goes to standard error and the exit status is 1. When
+    /// the encoder rejects the message, <detail> starts with the error's kind; when its signing
+    /// time falls outside the years 0 to 9999, with time_out_of_range (for the end frame the
+    /// line is `error: time_out_of_range: the end frame: ...`). A --time outside those years, a
+    /// --seed-signature that is not 64 hex digits and missing credentials are usage errors
+    /// (exit status 2, nothing read).
+    #[command(after_long_help = FORMAT_HELP)]
+    Sign(sign::SignArgs),
+    /// Verify a SigV4 chain of envelope frames and print the messages inside as JSON Lines.
+    ///
+    /// Reads envelope frames from FILE (standard input when FILE is absent or `-`), as
+    /// `evs sign` or an AWS client writes them, recomputes each `:chunk-signature` from the
+    /// credentials, region, service and seed and the envelope's own `:date` and payload, and
+    /// writes each inner message as one line of JSON (as `evs decode` does) as soon as its
+    /// envelope is verified. Signing times are not compared with the clock. Memory use stays
+    /// bounded (one envelope) however long the input is.
+    ///
+    /// The exit status is 0 only when the whole chain is intact and ends with the signed end
+    /// frame. Otherwise the messages verified so far are written, then one line
+    /// `error: <kind>: <detail>` goes to standard error and the exit status is 1. <kind> is
+    /// signature_mismatch (an envelope was tampered with, dropped, reordered, replayed or
+    /// injected, or the credentials, region, service or seed differ), missing_end_frame (the
+    /// input ended without the end frame), frame_after_end (something follows the end frame),
+    /// invalid_envelope (`:date` or `:chunk-signature` missing or malformed, or a payload that
+    /// is not one whole frame), or one of the kinds of `evs decode` when an envelope, or the
+    /// message inside one, is not a valid frame (truncated, message_checksum_mismatch, ...).
+    ///
+    /// The credentials come from the options or the environment, as for `evs sign`.
+    #[command(after_long_help = FORMAT_HELP)]
+    Verify(verify::VerifyArgs),
+}
+
+impl Command {
+    /// The input arguments of the subcommand.
+    fn input(&self) -> &InputArgs {
+        match self {
+            Command::Decode(input) | Command::Encode(input) => input,
+            Command::Sign(args) => &args.input,
+            Command::Verify(args) => &args.input,
+        }
+    }
 }
 
 /// The input of a subcommand.
@@ -109,6 +179,13 @@ pub(crate) enum CliError {
     Read(io::Error),
     /// Writing standard output failed.
     Write(io::Error),
+    /// Another failure with a stable kind, such as a broken signature chain.
+    Kind {
+        /// The stable `snake_case` name of the failure, e.g. `signature_mismatch`.
+        kind: &'static str,
+        /// What happened.
+        detail: String,
+    },
 }
 
 /// Where a subcommand reads from.
@@ -149,21 +226,22 @@ impl fmt::Display for Input {
     }
 }
 
-/// A subcommand's entry point: its input, and standard output.
-type RunFn = fn(Box<dyn Read>, io::StdoutLock<'static>) -> Result<(), CliError>;
-
 /// Parses the command line, runs the subcommand and returns the exit status.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let (run, args): (RunFn, _) = match &cli.command {
-        Command::Decode(args) => (decode::run, args),
-        Command::Encode(args) => (encode::run, args),
-    };
-    let input = Input::from_arg(args.file.as_deref());
-    let result = match input.open() {
-        Ok(reader) => run(reader, io::stdout().lock()),
-        Err(e) => Err(CliError::Read(e)),
-    };
+    let cli = Cli::try_parse().unwrap_or_else(|mut err| {
+        signing::explain_missing_credentials(&mut err);
+        err.exit()
+    });
+    let input = Input::from_arg(cli.command.input().file.as_deref());
+    let result = input.open().map_err(CliError::Read).and_then(|reader| {
+        let out = io::stdout().lock();
+        match &cli.command {
+            Command::Decode(_) => decode::run(reader, out),
+            Command::Encode(_) => encode::run(reader, out),
+            Command::Sign(args) => sign::run(reader, out, args),
+            Command::Verify(args) => verify::run(reader, out, args),
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (as in `evs decode f | head`): not our failure.
@@ -182,6 +260,7 @@ fn report(err: &CliError, input: &Input) {
         CliError::Line { line, detail } => format!("error: line {line}: {detail}"),
         CliError::Read(e) => format!("error: io: {input}: {e}"),
         CliError::Write(e) => format!("error: io: standard output: {e}"),
+        CliError::Kind { kind, detail } => format!("error: {kind}: {detail}"),
     };
     // If standard error is gone too there is nobody left to tell.
     let _ = writeln!(io::stderr().lock(), "{message}");

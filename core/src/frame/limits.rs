@@ -98,6 +98,28 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// The limits for the frames of a signed stream: the same header limits, and a payload
+    /// limit raised by the size of the largest inner frame these limits allow, so that an
+    /// envelope around any acceptable message is itself acceptable. The inner message is
+    /// checked against `self` when it is unwrapped.
+    ///
+    /// ```
+    /// use eventstream::frame::Limits;
+    ///
+    /// let inner = Limits::default();
+    /// let outer = inner.enveloped();
+    /// assert_eq!(outer.max_payload_len() as u64, inner.max_frame_len());
+    /// ```
+    pub const fn enveloped(&self) -> Limits {
+        let frame = self.max_frame_len();
+        Limits {
+            max_payload_len: if frame > u32::MAX as u64 { u32::MAX } else { frame as u32 },
+            ..*self
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self::new()

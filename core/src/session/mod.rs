@@ -335,6 +335,8 @@ impl Session {
     #[must_use]
     pub fn with_verifier(mut self, verifier: impl EventVerifier + Send + 'static) -> Self {
         self.verifier = Some(Box::new(verifier));
+        // Received frames are envelopes around messages of the configured size.
+        self.decoder = FrameDecoder::with_limits(self.config.limits.enveloped());
         self
     }
 

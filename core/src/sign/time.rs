@@ -99,6 +99,18 @@ impl SigningTime {
         Self::from_unix_seconds(secs)
     }
 
+    /// This time plus `secs` seconds (negative: minus).
+    ///
+    /// # Errors
+    ///
+    /// [`TimeOutOfRange`] when the result is outside the years 0 to 9999.
+    pub fn checked_add_seconds(&self, secs: i64) -> Result<Self, TimeOutOfRange> {
+        match self.secs.checked_add(secs) {
+            Some(t) => Self::from_unix_seconds(t),
+            None => Err(TimeOutOfRange { secs: i64::MAX }),
+        }
+    }
+
     /// Seconds since the Unix epoch.
     pub const fn unix_seconds(&self) -> i64 {
         self.secs
