@@ -114,7 +114,11 @@ impl Limits {
     pub const fn enveloped(&self) -> Limits {
         let frame = self.max_frame_len();
         Limits {
-            max_payload_len: if frame > u32::MAX as u64 { u32::MAX } else { frame as u32 },
+            max_payload_len: if frame > u32::MAX as u64 {
+                u32::MAX
+            } else {
+                frame as u32
+            },
             ..*self
         }
     }

@@ -391,15 +391,16 @@ impl SigV4Signer {
 }
 
 /// Whether a message has the shape of a signed envelope: exactly `:date` (timestamp) and
-/// `:chunk-signature` (32 bytes), in that order.
+/// `:chunk-signature` (32 bytes), in either order.
 pub fn is_envelope(message: &Message) -> bool {
+    let is_date = |h: &crate::frame::Header| {
+        h.name() == DATE_HEADER && matches!(h.value(), HeaderValue::Timestamp(_))
+    };
+    let is_sig = |h: &crate::frame::Header| {
+        h.name() == SIGNATURE_HEADER && matches!(h.value(), HeaderValue::Bytes(b) if b.len() == 32)
+    };
     match message.headers() {
-        [date, sig] => {
-            date.name() == DATE_HEADER
-                && matches!(date.value(), HeaderValue::Timestamp(_))
-                && sig.name() == SIGNATURE_HEADER
-                && matches!(sig.value(), HeaderValue::Bytes(b) if b.len() == 32)
-        }
+        [a, b] => (is_date(a) && is_sig(b)) || (is_sig(a) && is_date(b)),
         _ => false,
     }
 }
@@ -601,15 +602,23 @@ impl SigV4Verifier {
                 "an envelope has exactly two headers, :date and :chunk-signature",
             ));
         }
-        let millis = match (headers[0].name(), headers[0].value()) {
-            (DATE_HEADER, HeaderValue::Timestamp(ms)) => *ms,
-            (DATE_HEADER, _) => return Err(invalid(":date is not a timestamp")),
-            _ => return Err(invalid("the first header is not :date")),
+        // Either order: this project and most SDKs write `:date` first, aws-sigv4 writes
+        // `:chunk-signature` first. The signature covers the encoded `:date` header, not the order.
+        let (date, sig) = match (headers[0].name(), headers[1].name()) {
+            (DATE_HEADER, SIGNATURE_HEADER) => (&headers[0], &headers[1]),
+            (SIGNATURE_HEADER, DATE_HEADER) => (&headers[1], &headers[0]),
+            _ => {
+                return Err(invalid(
+                    "an envelope's headers are :date and :chunk-signature",
+                ))
+            }
         };
-        let signature = match (headers[1].name(), headers[1].value()) {
-            (SIGNATURE_HEADER, HeaderValue::Bytes(b)) if b.len() == 32 => b,
-            (SIGNATURE_HEADER, _) => return Err(invalid(":chunk-signature is not 32 bytes")),
-            _ => return Err(invalid("the second header is not :chunk-signature")),
+        let HeaderValue::Timestamp(millis) = *date.value() else {
+            return Err(invalid(":date is not a timestamp"));
+        };
+        let signature = match sig.value() {
+            HeaderValue::Bytes(b) if b.len() == 32 => b,
+            _ => return Err(invalid(":chunk-signature is not 32 bytes")),
         };
         let time =
             SigningTime::from_unix_millis(millis).map_err(|_| invalid(":date is out of range"))?;
