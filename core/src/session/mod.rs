@@ -222,7 +222,8 @@ enum SendSide {
 ///   `Closed`, `Failed`) is the last one ever yielded.
 ///
 /// A failure (bad bytes, a broken signature chain, a sequencing error) poisons the session: it is
-/// reported once as [`SessionEvent::Failed`], [`Transmit::Reset`] asks the transport to reset the
+/// reported once as [`SessionEvent::Failed`] after the events received before it. When the
+/// application polls it, [`Transmit::Reset`] asks the transport to reset the
 /// stream (or, for a server configured with
 /// [`with_failures_reported_to_peer`](SessionConfig::with_failures_reported_to_peer), one `error`
 /// message and [`Transmit::Finish`]), and later commands return [`SendError::Failed`] with the same error. Nothing panics on
@@ -282,8 +283,10 @@ pub struct Session {
 
     out: BytesMut,
     send_side: SendSide,
-    /// Whether the final `Transmit` (`Finish` or `Reset`) was handed out.
-    transmit_done: bool,
+    /// `Transmit::Finish` was handed out.
+    finish_sent: bool,
+    /// `Transmit::Reset` was handed out: nothing more will be.
+    reset_sent: bool,
     sent_any: bool,
     /// The peer ended the stream with an exception or an error.
     stream_over: bool,
@@ -309,7 +312,8 @@ impl Session {
             now: None,
             out: BytesMut::new(),
             send_side: SendSide::Open,
-            transmit_done: false,
+            finish_sent: false,
+            reset_sent: false,
             sent_any: false,
             stream_over: false,
             events: VecDeque::new(),
@@ -372,9 +376,9 @@ impl Session {
             return Err(SendError::Failed(err.clone()));
         }
         match self.send_side {
-            SendSide::Reset => Err(SendError::Aborted),
             SendSide::Closed => Err(SendError::Finished),
-            SendSide::Open if self.stream_over => Err(SendError::StreamOver),
+            _ if self.stream_over => Err(SendError::StreamOver),
+            SendSide::Reset => Err(SendError::Aborted),
             SendSide::Open => Ok(()),
         }
     }
@@ -533,14 +537,17 @@ impl Session {
         self.send_final(error_message(code, text), time)
     }
 
-    /// Aborts the stream: queued bytes are dropped, [`Transmit::Reset`] is next, and the terminal
-    /// event is [`SessionEvent::Closed`] (unless one was already queued). Idempotent.
+    /// Aborts the stream: queued bytes are dropped, [`Transmit::Reset`] is next (also after our
+    /// side finished: the reset cancels what the peer still sends), and the terminal event is
+    /// [`SessionEvent::Closed`] (unless one was already queued). Idempotent.
     pub fn abort(&mut self) {
-        if self.send_side != SendSide::Reset {
-            self.out.clear();
-            self.send_side = SendSide::Reset;
-        }
+        self.reset();
         self.terminate(SessionEvent::Closed);
+    }
+
+    fn reset(&mut self) {
+        self.out.clear();
+        self.send_side = SendSide::Reset;
     }
 
     // ---- output ----
@@ -550,11 +557,11 @@ impl Session {
     /// now.
     #[must_use = "queued wire bytes must be sent"]
     pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> Option<Transmit> {
-        if self.transmit_done {
+        if self.reset_sent {
             return None;
         }
         if self.send_side == SendSide::Reset {
-            self.transmit_done = true;
+            self.reset_sent = true;
             return Some(Transmit::Reset);
         }
         if !self.out.is_empty() {
@@ -568,8 +575,8 @@ impl Session {
             }
             return Some(Transmit::Data(n));
         }
-        if self.send_side == SendSide::Closed {
-            self.transmit_done = true;
+        if self.send_side == SendSide::Closed && !self.finish_sent {
+            self.finish_sent = true;
             return Some(Transmit::Finish);
         }
         None
@@ -580,11 +587,20 @@ impl Session {
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.pump();
         let event = self.events.pop_front();
-        if event.is_some() {
+        match &event {
+            // The failure takes effect as the application learns of it, so that the events
+            // queued before it can still be answered.
+            Some(SessionEvent::Failed(error)) => self.apply_failure(error.clone()),
             // Room was made: frames already buffered may now be delivered.
-            self.pump();
+            Some(_) => self.pump(),
+            None => {}
         }
         event
+    }
+
+    /// The number of received events waiting for [`poll_event`](Self::poll_event).
+    pub fn queued_events(&self) -> usize {
+        self.events.len()
     }
 
     // ---- input ----
@@ -769,7 +785,12 @@ impl Session {
             },
         };
         if event.is_terminal() {
+            // The peer's exception or error ends the stream for both sides: what we still had
+            // to send is moot, and the transport is asked to reset our side.
             self.stream_over = true;
+            if self.send_side == SendSide::Open {
+                self.reset();
+            }
             self.terminate(event);
         } else {
             self.events.push_back(event);
@@ -783,32 +804,29 @@ impl Session {
         }
     }
 
+    /// Ends the input side with a failure. It takes effect on the sending side when the
+    /// application polls it ([`apply_failure`](Self::apply_failure)).
     fn fail(&mut self, error: SessionError) {
-        if self.terminal {
-            return;
-        }
-        self.error = Some(error.clone());
+        self.terminate(SessionEvent::Failed(error));
+    }
+
+    fn apply_failure(&mut self, error: SessionError) {
         let report = self.config.report_failures && self.config.role == Role::Server;
-        if report && self.send_side == SendSide::Open && !self.transmit_done {
+        if report && self.send_side == SendSide::Open {
             // What was queued before still goes out, then the error message and the end.
             let text = alloc::string::ToString::to_string(&error);
             let reply = error_message(error.kind(), text);
             let now = self.now.unwrap_or(SigningTime::EPOCH);
-            if self
-                .signer
-                .sign_to(&reply, now, &self.config.limits, &mut self.out)
-                .is_ok()
-            {
+            let signed = self.signer.sign_to(&reply, now, &self.config.limits, &mut self.out);
+            if signed.is_ok() {
                 self.send_side = SendSide::Closed;
             } else {
-                self.out.clear();
-                self.send_side = SendSide::Reset;
+                self.reset();
             }
-        } else if !self.transmit_done {
-            self.out.clear();
-            self.send_side = SendSide::Reset;
+        } else {
+            self.reset();
         }
-        self.terminate(SessionEvent::Failed(error));
+        self.error = Some(error);
     }
 }
 

@@ -398,3 +398,53 @@ fn handle_bytes_does_not_copy_whole_frames() {
         }
     }
 }
+
+#[test]
+fn abort_after_finish_still_resets() {
+    let mut c = client(Mode::Rpc);
+    c.finish(t(0)).unwrap();
+    let mut buf = BytesMut::new();
+    assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Data(16)));
+    assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Finish));
+    c.abort();
+    assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Reset));
+    assert_eq!(c.poll_transmit(&mut buf), None);
+}
+
+#[test]
+fn events_before_a_failure_can_still_be_answered() {
+    let config = SessionConfig::new(Role::Server, Mode::Rpc).with_failures_reported_to_peer(true);
+    let mut s = Session::new(config);
+    let mut wire = BytesMut::new();
+    ev("A", b"a").encode(&mut wire).unwrap();
+    ev("B", b"b").encode(&mut wire).unwrap();
+    s.handle_input(&wire[..wire.len() - 3]);
+    s.handle_end_of_input();
+    assert_eq!(s.queued_events(), 2);
+    // The application echoes what it polls; the failure applies when it is polled.
+    let mut echoed = 0;
+    while let Some(e) = s.poll_event() {
+        if let SessionEvent::Event(m) = e {
+            s.send(m, t(0)).unwrap();
+            echoed += 1;
+        }
+    }
+    assert_eq!(echoed, 1);
+    assert!(s.error().is_some());
+    let mut c = client(Mode::Rpc);
+    let seen = pipe(&mut s, &mut c, 5);
+    assert!(matches!(&seen[0], SessionEvent::Event(m) if m.header_str(":event-type") == Some("A")));
+    assert!(matches!(&seen[1], SessionEvent::Error { code, .. } if &**code == "truncated"));
+}
+
+#[test]
+fn a_received_exception_resets_our_open_side() {
+    let mut s = server(Mode::Rpc);
+    s.send_exception(ExceptionBuilder::new("Boom").build(), t(0)).unwrap();
+    let mut c = client(Mode::Rpc);
+    c.send(ev("Pending", b"x"), t(0)).unwrap();
+    let _ = pipe(&mut s, &mut c, 5);
+    let (wire, signals) = drain_transmit(&mut c);
+    assert!(wire.is_empty(), "what was still queued is dropped");
+    assert_eq!(signals, [Transmit::Reset]);
+}
