@@ -6,8 +6,11 @@
 //! IO error, 2 on a usage error (clap's default).
 
 mod decode;
+mod demo;
 mod encode;
 mod json;
+mod send;
+mod serve;
 mod sign;
 mod signing;
 mod stream;
@@ -142,7 +145,42 @@ enum Command {
     /// The credentials come from the options or the environment, as for `evs sign`.
     #[command(after_long_help = FORMAT_HELP)]
     Verify(verify::VerifyArgs),
+    /// Run the mirror server: HTTP/2 cleartext (prior knowledge) that echoes event streams.
+    ///
+    /// Prints `listening on ADDR` (the real address when the port is 0), then serves
+    /// connections and streams concurrently until killed. Each POST with content type
+    /// application/vnd.amazon.eventstream is answered 200 at once; then each message is echoed
+    /// (an initial-request as the initial-response, events unchanged) and the response ends when
+    /// the request does. With --access-key-id (and the secret, --region and --service) every
+    /// stream's SigV4 chain is verified from the seed in its Authorization header; without, signed
+    /// envelopes are unwrapped unchecked and unsigned frames accepted. A bad frame or signature is
+    /// answered with one `error` message (:error-code = its kind, :error-message = the detail),
+    /// then the response ends. Another content type is answered 415, another method 405. One line
+    /// per finished stream goes to standard error.
+    Serve(serve::ServeArgs),
+    /// Open an event stream to URL, send JSON Lines events, print what comes back.
+    ///
+    /// Reads one message per line from FILE (standard input when FILE is absent or `-`), in the
+    /// format of `evs decode`, and sends each as an event (signed with --access-key-id and the
+    /// other signing options) while it prints every message that comes back as one JSON line;
+    /// at the end of the input it finishes the stream (the signed end frame, then the half-close)
+    /// and waits for the server's end. The exit status is 0 when the server ended the stream
+    /// cleanly; otherwise one line `error: <kind>: <detail>` goes to standard error and the status
+    /// is 1 (an `error` message from the server gives its :error-code and :error-message).
+    #[command(after_long_help = FORMAT_HELP)]
+    Send(send::SendArgs),
+    /// Run the main job end to end: a signed event stream through the mirror, on loopback.
+    ///
+    /// Starts the mirror server in-process on a loopback port, verifying SigV4 chains; connects a
+    /// client that signs with demo credentials, in RPC mode; sends an initial request and N events
+    /// while the echoes come back and are printed; finishes; and ends with a summary: events sent
+    /// and received, bytes, events per second, and whether the server verified the whole signing
+    /// chain (exit status 1 if not).
+    Demo(demo::DemoArgs),
 }
+
+/// The input of the commands that have none (`serve`, `demo`).
+static NO_INPUT: InputArgs = InputArgs { file: None };
 
 impl Command {
     /// The input arguments of the subcommand.
@@ -151,6 +189,8 @@ impl Command {
             Command::Decode(input) | Command::Encode(input) => input,
             Command::Sign(args) => &args.input,
             Command::Verify(args) => &args.input,
+            Command::Send(args) => &args.input,
+            Command::Serve(_) | Command::Demo(_) => &NO_INPUT,
         }
     }
 }
@@ -232,6 +272,13 @@ fn main() -> ExitCode {
         signing::explain_missing_credentials(&mut err);
         err.exit()
     });
+    // The network commands read their input, and report their errors, themselves.
+    match &cli.command {
+        Command::Serve(args) => return serve::run(args),
+        Command::Send(args) => return send::run(args),
+        Command::Demo(args) => return demo::run(args),
+        _ => {}
+    }
     let input = Input::from_arg(cli.command.input().file.as_deref());
     let result = input.open().map_err(CliError::Read).and_then(|reader| {
         let out = io::stdout().lock();
@@ -240,6 +287,8 @@ fn main() -> ExitCode {
             Command::Encode(_) => encode::run(reader, out),
             Command::Sign(args) => sign::run(reader, out, args),
             Command::Verify(args) => verify::run(reader, out, args),
+            // Run above.
+            Command::Serve(_) | Command::Send(_) | Command::Demo(_) => Ok(()),
         }
     });
     match result {

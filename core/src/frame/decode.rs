@@ -18,6 +18,17 @@ pub const MIN_FRAME_LEN: usize = 16;
 /// fed in small pieces does not reallocate for every piece.
 const MIN_BUFFER: usize = 8 * 1024;
 
+/// The most the decoder reserves beyond the front frame, so that a buffer holds more than one
+/// frame without a large frame doubling the memory it reserves.
+const MAX_SLACK: usize = 256 * 1024;
+
+/// A CRC-32 of the first `upto` bytes of a frame.
+#[derive(Clone, Default)]
+struct RunningCrc {
+    hasher: crc32fast::Hasher,
+    upto: usize,
+}
+
 /// A prelude whose checksum, length relations and limits were checked.
 #[derive(Clone, Copy, Debug)]
 struct Prelude {
@@ -136,6 +147,12 @@ pub struct FrameDecoder {
     whole: Bytes,
     /// The checked prelude of the frame at the front of the pending bytes.
     front: Option<Prelude>,
+    /// A complete frame split off `buf`, handed out before anything in `buf` or `whole`, with
+    /// the running checksum of its bytes.
+    parked: Option<(Bytes, Prelude, RunningCrc)>,
+    /// The checksum of the first bytes of `buf`'s front frame, updated as they are copied in
+    /// (while they are still in cache) instead of after the whole frame arrived.
+    crc: RunningCrc,
     /// Stream offset of the first pending byte.
     offset: u64,
     ended: bool,
@@ -156,6 +173,8 @@ impl FrameDecoder {
             buf: BytesMut::new(),
             whole: Bytes::new(),
             front: None,
+            parked: None,
+            crc: RunningCrc::default(),
             offset: 0,
             ended: false,
             error: None,
@@ -185,10 +204,62 @@ impl FrameDecoder {
         if !self.whole.is_empty() {
             self.spill_whole(data);
         }
+        let mut data = data;
         if self.buf.capacity() - self.buf.len() < data.len() {
-            self.grow(data);
+            data = self.complete_front(data);
+            if self.buf.capacity() - self.buf.len() < data.len() {
+                self.grow(data);
+            }
         }
         self.buf.extend_from_slice(data);
+        self.hash_front();
+    }
+
+    /// Brings the running checksum of `buf`'s front frame up to what has arrived of it.
+    fn hash_front(&mut self) {
+        if let Some(prelude) = self.buffered_front_prelude() {
+            let end = self.buf.len().min(prelude.total_len - 4);
+            if self.crc.upto < end {
+                self.crc.hasher.update(&self.buf[self.crc.upto..end]);
+                self.crc.upto = end;
+            }
+        }
+    }
+
+    /// When `data` completes the front frame and begins the next one, and does not fit: copies
+    /// only what completes the front frame and parks that frame, so the next one starts in a new
+    /// buffer instead of the front frame being moved to make room. Returns the rest of `data`.
+    fn complete_front<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        if self.parked.is_some() {
+            return data;
+        }
+        let Some(prelude) = self.buffered_front_prelude() else {
+            return data;
+        };
+        let have = self.buf.len();
+        let total = prelude.total_len;
+        if have >= total || have + data.len() <= total {
+            return data;
+        }
+        let (head, rest) = data.split_at(total - have);
+        self.buf.reserve(head.len());
+        self.buf.extend_from_slice(head);
+        self.hash_front();
+        self.front = None;
+        let crc = core::mem::take(&mut self.crc);
+        self.parked = Some((self.buf.split().freeze(), prelude, crc));
+        rest
+    }
+
+    /// The checked prelude of the frame at the front of `buf`, when its 12 bytes are there and
+    /// valid (an invalid one is reported by `poll_message`).
+    fn buffered_front_prelude(&mut self) -> Option<Prelude> {
+        if self.front.is_none() && self.whole.is_empty() && self.buf.len() >= PRELUDE_LEN {
+            let mut prelude = [0u8; PRELUDE_LEN];
+            prelude.copy_from_slice(&self.buf[..PRELUDE_LEN]);
+            self.front = check_prelude(&prelude, self.offset, &self.limits).ok();
+        }
+        self.front
     }
 
     /// Feeds bytes the caller already owns as `Bytes`. When nothing is buffered, frames are split
@@ -220,8 +291,11 @@ impl FrameDecoder {
 
     fn reserve(&mut self, want: usize, front: Option<usize>) {
         // Reserve the whole front frame at once (its length was checked against the limits), so
-        // that its bytes are copied once and never moved by a reallocation.
-        let want = want.max(front.unwrap_or(0)).max(MIN_BUFFER);
+        // that its bytes are copied once and never moved by a reallocation, and room for about
+        // one more (at most `MAX_SLACK`), so that one allocation serves more than one frame.
+        let front = front.unwrap_or(0);
+        let slack = front.min(MAX_SLACK) + MIN_BUFFER;
+        let want = want.max(front + slack);
         let len = self.buf.len();
         if want > len {
             self.buf.reserve(want - len);
@@ -256,14 +330,14 @@ impl FrameDecoder {
 
     /// The number of bytes fed and not yet handed out as messages.
     pub fn buffered_len(&self) -> usize {
-        self.pending().len()
+        self.pending().len() + self.parked.as_ref().map_or(0, |(f, _, _)| f.len())
     }
 
     /// How many more bytes the decoder needs before [`poll_message`](Self::poll_message) can hand
     /// out the next message: the rest of the prelude while it is incomplete, then the rest of the
     /// frame. Zero when a message is ready or the decoder has failed.
     pub fn bytes_needed(&self) -> usize {
-        if self.error.is_some() {
+        if self.error.is_some() || self.parked.is_some() {
             return 0;
         }
         let have = self.pending().len();
@@ -320,7 +394,8 @@ impl FrameDecoder {
         }
         self.ended = true;
         let have = self.pending().len();
-        if have == 0 {
+        if have == 0 || self.parked.is_some() {
+            // Clean, or a complete frame still to hand out (poll_message then checks the rest).
             return Ok(());
         }
         if have >= PRELUDE_LEN {
@@ -348,6 +423,8 @@ impl FrameDecoder {
         self.buf = BytesMut::new();
         self.whole = Bytes::new();
         self.front = None;
+        self.parked = None;
+        self.crc = RunningCrc::default();
         err
     }
 
@@ -365,6 +442,19 @@ impl FrameDecoder {
     }
 
     fn decode_front(&mut self) -> Result<Option<Message>, FrameError> {
+        if let Some((frame, prelude, crc)) = self.parked.take() {
+            let frame_offset = self.offset;
+            self.offset += prelude.total_len as u64;
+            return decode_frame(
+                frame,
+                prelude,
+                crc,
+                frame_offset,
+                &self.limits,
+                self.reject_duplicates,
+            )
+            .map(Some);
+        }
         let have = self.pending().len();
         if have < PRELUDE_LEN {
             return Ok(None);
@@ -373,10 +463,14 @@ impl FrameDecoder {
         if have < prelude.total_len {
             return Ok(None);
         }
-        let frame = if self.whole.is_empty() {
-            self.buf.split_to(prelude.total_len).freeze()
+        let (frame, crc) = if self.whole.is_empty() {
+            let crc = core::mem::take(&mut self.crc);
+            (self.buf.split_to(prelude.total_len).freeze(), crc)
         } else {
-            self.whole.split_to(prelude.total_len)
+            (
+                self.whole.split_to(prelude.total_len),
+                RunningCrc::default(),
+            )
         };
         let frame_offset = self.offset;
         self.offset += prelude.total_len as u64;
@@ -384,6 +478,7 @@ impl FrameDecoder {
         decode_frame(
             frame,
             prelude,
+            crc,
             frame_offset,
             &self.limits,
             self.reject_duplicates,
@@ -414,13 +509,16 @@ impl fmt::Debug for FrameDecoder {
 fn decode_frame(
     frame: Bytes,
     prelude: Prelude,
+    crc: RunningCrc,
     frame_offset: u64,
     limits: &Limits,
     reject_duplicates: bool,
 ) -> Result<Message, FrameError> {
     let crc_at = prelude.total_len - 4;
     let expected = (&frame[crc_at..]).get_u32();
-    let actual = crc32fast::hash(&frame[..crc_at]);
+    let mut hasher = crc.hasher;
+    hasher.update(&frame[crc.upto..crc_at]);
+    let actual = hasher.finalize();
     if actual != expected {
         return Err(FrameError::MessageChecksumMismatch {
             frame_offset,
@@ -430,8 +528,47 @@ fn decode_frame(
     }
     let headers_end = PRELUDE_LEN + prelude.headers_len;
     let headers = parse_headers(&frame, headers_end, frame_offset, limits, reject_duplicates)?;
-    let payload = frame.slice(headers_end..crc_at);
+    // The frame's own handle becomes the payload: no reference count traffic for it.
+    let mut payload = frame;
+    payload.truncate(crc_at);
+    payload.advance(headers_end);
     Ok(Message::from_parts(headers, payload))
+}
+
+/// The header names and string values that nearly every message carries. Decoding them as
+/// `&'static str` instead of views into the frame saves a shared reference count update per
+/// header, which is most of the cost of a small message.
+fn interned(bytes: &[u8]) -> Option<&'static str> {
+    Some(match bytes {
+        b":message-type" => ":message-type",
+        b":event-type" => ":event-type",
+        b":content-type" => ":content-type",
+        b":exception-type" => ":exception-type",
+        b":error-code" => ":error-code",
+        b":error-message" => ":error-message",
+        b":date" => ":date",
+        b":chunk-signature" => ":chunk-signature",
+        b"event" => "event",
+        b"exception" => "exception",
+        b"error" => "error",
+        b"initial-request" => "initial-request",
+        b"initial-response" => "initial-response",
+        b"application/json" => "application/json",
+        b"application/octet-stream" => "application/octet-stream",
+        b"application/cbor" => "application/cbor",
+        b"application/xml" => "application/xml",
+        b"text/plain" => "text/plain",
+        _ => return None,
+    })
+}
+
+/// A string view into `frame[from..to]`, or the interned copy of a common one; `None` when the
+/// bytes are not UTF-8.
+fn string_at(frame: &Bytes, from: usize, to: usize) -> Option<ByteString> {
+    match interned(&frame[from..to]) {
+        Some(s) => Some(ByteString::from_static(s)),
+        None => ByteString::try_from(frame.slice(from..to)).ok(),
+    }
 }
 
 /// Parses the header block `frame[12..end]`. Values are views into `frame`.
@@ -464,11 +601,9 @@ fn parse_headers(
             });
         }
         let name_end = pos + name_len as usize;
-        let name = ByteString::try_from(frame.slice(pos..name_end)).map_err(|_| {
-            FrameError::InvalidUtf8 {
-                offset: at(pos),
-                what: "name",
-            }
+        let name = string_at(frame, pos, name_end).ok_or(FrameError::InvalidUtf8 {
+            offset: at(pos),
+            what: "name",
         })?;
         pos = name_end;
         let value_at = pos;
@@ -511,16 +646,15 @@ fn parse_headers(
                     return Err(invalid(&name, "the value is longer than 32767 bytes"));
                 }
                 fixed(pos + 2, n)?;
-                let bytes = frame.slice(pos + 2..pos + 2 + n);
                 let value = if type_code == 6 {
-                    HeaderValue::Bytes(bytes)
+                    HeaderValue::Bytes(frame.slice(pos + 2..pos + 2 + n))
                 } else {
-                    HeaderValue::String(ByteString::try_from(bytes).map_err(|_| {
+                    HeaderValue::String(string_at(frame, pos + 2, pos + 2 + n).ok_or(
                         FrameError::InvalidUtf8 {
                             offset: at(pos + 2),
                             what: "string value",
-                        }
-                    })?)
+                        },
+                    )?)
                 };
                 (value, 2 + n)
             }

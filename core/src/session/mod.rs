@@ -817,7 +817,9 @@ impl Session {
             let text = alloc::string::ToString::to_string(&error);
             let reply = error_message(error.kind(), text);
             let now = self.now.unwrap_or(SigningTime::EPOCH);
-            let signed = self.signer.sign_to(&reply, now, &self.config.limits, &mut self.out);
+            let signed = self
+                .signer
+                .sign_to(&reply, now, &self.config.limits, &mut self.out);
             if signed.is_ok() {
                 self.send_side = SendSide::Closed;
             } else {

@@ -440,7 +440,8 @@ fn events_before_a_failure_can_still_be_answered() {
 #[test]
 fn a_received_exception_resets_our_open_side() {
     let mut s = server(Mode::Rpc);
-    s.send_exception(ExceptionBuilder::new("Boom").build(), t(0)).unwrap();
+    s.send_exception(ExceptionBuilder::new("Boom").build(), t(0))
+        .unwrap();
     let mut c = client(Mode::Rpc);
     c.send(ev("Pending", b"x"), t(0)).unwrap();
     let _ = pipe(&mut s, &mut c, 5);

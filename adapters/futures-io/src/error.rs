@@ -1,0 +1,91 @@
+//! The adapter's error type.
+
+use eventstream::frame::{EncodeError, FrameError};
+use eventstream::session::{SendError, SessionError};
+use eventstream::sign::{SignError, TimeOutOfRange, VerifyError};
+use std::io;
+
+/// Everything that can go wrong when reading, writing or driving a session over `futures-io`.
+///
+/// Each variant wraps the core's own error, so [`kind`](Self::kind) gives the same stable
+/// `snake_case` names as the core (`truncated`, `signature_mismatch`, `finished`, …), plus `io`
+/// for the transport. `From<Error> for std::io::Error` maps them to I/O error
+/// kinds for code that only speaks `io::Result`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer's bytes are not valid frames (including `truncated`: the input ended inside a
+    /// frame). Fatal to the reader.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The peer's signing chain is broken, or its end frame is missing. Fatal to the reader.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A message cannot be encoded within the limits; nothing was written.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A message cannot be signed (or the end frame was already written); nothing was written.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The session failed on the peer's bytes: reported once, the session's terminal event.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The session refused the command.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// The system clock is outside the years 0 to 9999, which SigV4 dates cannot express.
+    #[error(transparent)]
+    Clock(#[from] TimeOutOfRange),
+}
+
+impl Error {
+    /// A stable `snake_case` name: `io`, `clock_out_of_range`, or the kind of the
+    /// wrapped core error ([`FrameError::kind`], [`VerifyError::kind`], [`SessionError::kind`],
+    /// [`SendError::kind`], …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io(_) => "io",
+            Error::Frame(e) => e.kind(),
+            Error::Verify(e) => e.kind(),
+            Error::Encode(e) => e.kind(),
+            Error::Sign(e) => e.kind(),
+            Error::Session(e) => e.kind(),
+            Error::Send(e) => e.kind(),
+            Error::Clock(_) => "clock_out_of_range",
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    /// The I/O error itself; `InvalidData` for bad bytes from the peer;
+    /// `InvalidInput` for a message that cannot be encoded or signed; `BrokenPipe` for a command
+    /// on a closed stream; `Other` for a clock out of range.
+    fn from(err: Error) -> io::Error {
+        let kind = match &err {
+            Error::Io(_) => {
+                return match err {
+                    Error::Io(e) => e,
+                    other => io::Error::other(other),
+                }
+            }
+            Error::Frame(_) | Error::Verify(_) | Error::Session(_) => io::ErrorKind::InvalidData,
+            Error::Send(SendError::Failed(_)) => io::ErrorKind::InvalidData,
+            Error::Send(SendError::Sign(_)) | Error::Encode(_) | Error::Sign(_) => {
+                io::ErrorKind::InvalidInput
+            }
+            Error::Send(_) => io::ErrorKind::BrokenPipe,
+            Error::Clock(_) => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// The current time, for signing.
+pub(crate) fn now() -> Result<eventstream::sign::SigningTime, Error> {
+    Ok(eventstream::sign::SigningTime::from_system_time(
+        std::time::SystemTime::now(),
+    )?)
+}

@@ -1,0 +1,121 @@
+//! The adapter's error: what went wrong with a connection or an event stream.
+
+use bytes::Bytes;
+use eventstream::session::{SendError, SessionError};
+use eventstream::sign::TimeOutOfRange;
+use h2::Reason;
+use http::{HeaderMap, StatusCode};
+use std::io;
+use std::sync::Arc;
+
+/// Why a connection or an event stream failed, or why a command was refused.
+///
+/// A stream's failure is delivered to both halves: the [`Receiver`](crate::Receiver) yields it
+/// once as its last item, and every later command of the [`Sender`](crate::Sender) returns it.
+/// The error is cheap to clone (the HTTP/2 and IO causes are shared).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer reset the stream (`RST_STREAM`).
+    #[error("the peer reset the stream ({reason})")]
+    Reset {
+        /// The reset's error code.
+        reason: Reason,
+    },
+    /// The peer is closing the connection (`GOAWAY`) and will not process this stream.
+    #[error("the peer closed the connection (GOAWAY {reason})")]
+    GoAway {
+        /// The GOAWAY's error code.
+        reason: Reason,
+    },
+    /// The connection was lost: an IO error, or the peer closed it without `GOAWAY`.
+    #[error("the connection was lost: {0}")]
+    ConnectionLost(#[source] Arc<io::Error>),
+    /// Another HTTP/2 error: a protocol error detected locally, or a misuse of the connection.
+    #[error("HTTP/2 error: {0}")]
+    H2(#[source] Arc<h2::Error>),
+    /// The server answered with a status other than 200 OK. Its body is kept up to
+    /// [`MAX_ERROR_BODY_LEN`](crate::MAX_ERROR_BODY_LEN) bytes.
+    #[error("the server answered {status}")]
+    Status {
+        /// The response's status.
+        status: StatusCode,
+        /// The response's headers.
+        headers: Box<HeaderMap>,
+        /// The start of the response's body.
+        body: Bytes,
+    },
+    /// The event stream failed on the peer's bytes: a bad frame, a broken signing chain, a
+    /// sequencing error. The core session decided it; the stream was reset (or, at a server
+    /// configured to report failures, answered with an `error` message).
+    #[error("the event stream failed: {0}")]
+    Session(#[source] SessionError),
+    /// A command was refused: after `finish`, after `abort`, after the peer's exception, or a
+    /// message of the wrong kind. Harmless to the stream, except that an aborted stream stays
+    /// aborted.
+    #[error("the command was refused: {0}")]
+    Send(#[source] SendError),
+    /// The configuration cannot work: for example a server session given to a client stream.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// Connecting failed.
+    #[error("could not connect: {0}")]
+    Connect(#[source] Arc<io::Error>),
+    /// The system clock is outside the years 0 to 9999, so events cannot be signed.
+    #[error("the system clock is unusable for signing: {0}")]
+    Clock(#[source] TimeOutOfRange),
+}
+
+impl Error {
+    /// A stable `snake_case` name for the error: `reset`, `go_away`, `connection_lost`, `h2`,
+    /// `status`, the session error's own kind (for example `signature_mismatch`), the refused
+    /// command's kind (for example `finished`), `config`, `connect` or `clock`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Reset { .. } => "reset",
+            Error::GoAway { .. } => "go_away",
+            Error::ConnectionLost(_) => "connection_lost",
+            Error::H2(_) => "h2",
+            Error::Status { .. } => "status",
+            Error::Session(e) => e.kind(),
+            Error::Send(e) => e.kind(),
+            Error::Config(_) => "config",
+            Error::Connect(_) => "connect",
+            Error::Clock(_) => "clock",
+        }
+    }
+
+    /// Classifies an h2 error: a reset or GOAWAY from the peer, a lost connection, or another
+    /// HTTP/2 error.
+    pub(crate) fn from_h2(err: h2::Error) -> Error {
+        if err.is_io() {
+            return match err.into_io() {
+                Some(io) => Error::ConnectionLost(Arc::new(io)),
+                None => Error::ConnectionLost(Arc::new(io::ErrorKind::Other.into())),
+            };
+        }
+        match err.reason() {
+            Some(reason) if err.is_remote() && err.is_reset() => Error::Reset { reason },
+            Some(reason) if err.is_remote() && err.is_go_away() => Error::GoAway { reason },
+            _ => Error::H2(Arc::new(err)),
+        }
+    }
+
+    /// A refused command; a refusal that reports the session's failure is that failure.
+    pub(crate) fn from_send(err: SendError) -> Error {
+        match err {
+            SendError::Failed(e) => Error::Session(e),
+            other => Error::Send(other),
+        }
+    }
+
+    /// Whether this error explains a stream's end better than `earlier`, which was recorded
+    /// first: a non-200 status explains the reset that follows it.
+    pub(crate) fn supersedes(&self, earlier: &Error) -> bool {
+        matches!(self, Error::Status { .. })
+            && matches!(
+                earlier,
+                Error::Reset { .. } | Error::GoAway { .. } | Error::H2(_)
+            )
+    }
+}

@@ -1,0 +1,128 @@
+//! The AWS event stream protocol (`application/vnd.amazon.eventstream`) over HTTP/2, with tokio
+//! and h2: a client, a server, and the [`mirror`] server.
+//!
+//! Every protocol decision is the core's: each event stream is one
+//! [`eventstream::session::Session`], and this crate only moves its bytes between the session
+//! and an h2 stream and wakes the tasks that wait on it.
+//!
+//! ```text
+//!   application task A                       application task B
+//!   Sender::send / finish / abort            Receiver (a Stream of SessionEvent)
+//!        │ lock, command, poll_transmit            ▲ lock, poll_event
+//!        ▼                                         │
+//!   ┌──────────────── Mutex<Session> + wakers (never held across .await) ───────────────┐
+//!   └────────────────────────────────────────────────────────────────────────────────────┘
+//!        │ SendStream: reserve_capacity,           ▲ RecvStream: poll_data, handle_bytes,
+//!        │ poll_capacity, send_data, END_STREAM,   │ release_capacity for what the
+//!        ▼ RST_STREAM                              │ application consumed
+//!   h2 connection task (one per connection) ─── TCP / TLS ─── the peer
+//! ```
+//!
+//! - [`Client`] opens streams over one connection (clone it to open them from many tasks);
+//!   [`Client::open`] returns a [`Sender`] and a [`Receiver`], usable from different tasks.
+//! - [`ServerConnection`] yields each [`Incoming`] stream: its request head, then
+//!   [`Incoming::accept`] with a server session gives the same two halves.
+//! - [`Sender`] commands wait for HTTP/2 send capacity (backpressure); the [`Receiver`] releases
+//!   receive capacity only as the application takes messages (a slow consumer holds the peer
+//!   back by one window).
+//! - A failure (a reset, `GOAWAY`, a lost connection, a non-200 response, a session failure,
+//!   which resets the stream) reaches both halves: the receiver yields it once as its last item,
+//!   the sender's commands return it. No send waits forever on a dead connection, and no task
+//!   outlives the connection's handles and streams.
+//! - Spans: `h2_connection` (`id`, `side`) and, inside it, `event_stream` (`stream_id`). The
+//!   library prints nothing.
+//!
+//! # A loopback client and server
+//!
+//! ```
+//! use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
+//! use eventstream_tokio::{Client, ServerConnection};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//!
+//! // The server: accept one stream and answer each event with an event of its own.
+//! let server = tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let mut connection = ServerConnection::handshake(tcp).await?;
+//!     let incoming = connection.accept().await.ok_or("no stream")??;
+//!     let session = Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding));
+//!     let (mut sender, mut receiver) = incoming.accept(session)?;
+//!     while let Some(event) = receiver.recv().await {
+//!         match event? {
+//!             SessionEvent::Event(m) => {
+//!                 let reply = EventBuilder::new("Pong").payload(m.payload().clone()).build();
+//!                 sender.send(reply).await?;
+//!             }
+//!             SessionEvent::End => sender.finish().await?,
+//!             _ => {}
+//!         }
+//!     }
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+//! });
+//!
+//! // The client.
+//! let client = Client::connect(addr).await?;
+//! let request = http::Request::post(format!("http://{addr}/ping")).body(())?;
+//! let session = Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding));
+//! let (mut sender, mut receiver) = client.open(request, session).await?;
+//! sender.send(EventBuilder::new("Ping").payload(&b"hello"[..]).build()).await?;
+//! sender.finish().await?;
+//! let Some(Ok(SessionEvent::Event(pong))) = receiver.recv().await else { panic!("no pong") };
+//! assert_eq!(pong.header_str(":event-type"), Some("Pong"));
+//! assert_eq!(&pong.payload()[..], b"hello");
+//! assert!(matches!(receiver.recv().await, Some(Ok(SessionEvent::End))));
+//! server.await?.map_err(|e| e.to_string())?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod error;
+pub mod mirror;
+mod server;
+mod stream;
+
+pub use client::{Client, ClientBuilder};
+pub use error::Error;
+pub use server::{Incoming, ServerBuilder, ServerConnection};
+pub use stream::{Receiver, Sender, MAX_ERROR_BODY_LEN};
+
+pub use h2::Reason;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The media type of an event stream, sent as the `content-type` of the request and the response.
+pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
+
+/// The HTTP/2 settings both sides configure.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    /// Each stream's receive window.
+    stream_window: u32,
+    /// The connection's receive window.
+    connection_window: u32,
+    /// The largest DATA frame the peer may send.
+    max_frame_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            stream_window: 65_535,
+            connection_window: 1024 * 1024,
+            max_frame_size: 16 * 1024,
+        }
+    }
+}
+
+/// A process-wide id for a connection's span.
+fn next_connection_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

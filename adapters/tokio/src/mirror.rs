@@ -1,0 +1,349 @@
+//! The mirror server: echoes every event stream back to its client. `evs serve`, `evs demo`,
+//! the loopback tests and the benchmark all run this one.
+//!
+//! For each `POST` with `content-type: application/vnd.amazon.eventstream` it answers `200` with
+//! that content type at once, then, for each message the core session hands it:
+//!
+//! - `initial-request`: echoed as `initial-response` (the same headers otherwise, the same
+//!   payload);
+//! - an event: echoed unchanged;
+//! - an exception or an error message from the client ends the stream: the core session resets
+//!   it (nothing can be sent after the peer's);
+//! - the end of the client's side (its end frame, then END_STREAM): the response ends.
+//!
+//! With signing parameters, each stream is checked by a `SigV4Verifier` seeded from the
+//! `Signature=` of the request's `Authorization` header, and the envelopes are unwrapped; without
+//! them, envelopes are unwrapped unchecked (`Unchecked`) and unsigned frames accepted. A bad
+//! frame, a broken chain or a sequencing error is answered, by the core session itself
+//! ([`with_failures_reported_to_peer`](eventstream::session::SessionConfig::with_failures_reported_to_peer)),
+//! with one `error` message (`:error-code` = the error's kind, `:error-message` = its detail),
+//! then the response ends. Another content type is answered `415`, another method `405`.
+//!
+//! ```no_run
+//! # async fn doc() -> std::io::Result<()> {
+//! use eventstream_tokio::mirror::Mirror;
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("listening on {}", listener.local_addr()?);
+//! Mirror::new().serve(listener).await // runs until the process ends
+//! # }
+//! ```
+
+use crate::error::Error;
+use crate::server::{Incoming, ServerBuilder};
+use crate::stream::{Receiver, Sender};
+use eventstream::frame::{HeaderValue, Limits, Message};
+use eventstream::session::{
+    Mode, Role, SendError, Session, SessionConfig, SessionEvent, EVENT_TYPE, INITIAL_RESPONSE,
+};
+use eventstream::sign::{
+    seed_from_authorization, SeedError, SigV4Verifier, SigningParams, Unchecked,
+};
+use http::{Method, StatusCode};
+use std::sync::Arc;
+use std::{fmt, io};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tracing::Instrument as _;
+
+/// The mirror server's configuration; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Mirror {
+    signing: Option<SigningParams>,
+    limits: Limits,
+    server: ServerBuilder,
+    on_stream_end: Option<ReportHook>,
+}
+
+/// What [`Mirror::on_stream_end`] calls.
+type ReportHook = Arc<dyn Fn(&MirrorReport) + Send + Sync>;
+
+impl fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mirror")
+            .field("signing", &self.signing)
+            .field("limits", &self.limits)
+            .field("server", &self.server)
+            .field("on_stream_end", &self.on_stream_end.is_some())
+            .finish()
+    }
+}
+
+/// How one stream went, from the mirror's side.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MirrorReport {
+    /// The HTTP/2 stream id.
+    pub stream_id: u32,
+    /// The messages echoed, the initial response included.
+    pub echoed: u64,
+    /// Whether the stream was checked with SigV4 (the mirror had signing parameters).
+    pub signed: bool,
+    /// How it ended.
+    pub outcome: MirrorOutcome,
+}
+
+impl MirrorReport {
+    /// Whether the whole signing chain was verified: every envelope and the end frame.
+    pub fn verified_chain(&self) -> bool {
+        self.signed && matches!(self.outcome, MirrorOutcome::Finished)
+    }
+}
+
+/// How a mirrored stream ended.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum MirrorOutcome {
+    /// The client ended its side cleanly (with a verified end frame, on a signed stream), and
+    /// the response ended.
+    Finished,
+    /// The request was refused with this status (405 or 415).
+    Rejected(StatusCode),
+    /// The request was bad (a bad frame, a broken chain, a sequencing error, no usable seed):
+    /// one `error` message was sent, then the response ended.
+    ErrorSent {
+        /// The `:error-code`.
+        code: String,
+        /// The `:error-message`.
+        text: String,
+    },
+    /// The stream failed (reset, connection lost), or the client ended it with an exception or
+    /// an error message, after which nothing can be sent ([`Error::Send`]).
+    Failed(Error),
+}
+
+impl Mirror {
+    /// A mirror that unwraps envelopes without checking them and accepts unsigned frames.
+    pub fn new() -> Mirror {
+        Mirror::default()
+    }
+
+    /// Verifies every stream's signing chain with these parameters; the seed of each stream is
+    /// the `Signature=` of its request's `Authorization` header.
+    #[must_use]
+    pub fn with_signing(mut self, params: SigningParams) -> Mirror {
+        self.signing = Some(params);
+        self
+    }
+
+    /// The frame limits of the messages received and sent (the default limits otherwise).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Mirror {
+        self.limits = limits;
+        self
+    }
+
+    /// Calls `f` with the report of every stream [`serve`](Self::serve) and
+    /// [`serve_connection`](Self::serve_connection) finish serving (not of those given to
+    /// [`serve_stream`](Self::serve_stream), which returns its report).
+    #[must_use]
+    pub fn on_stream_end(mut self, f: impl Fn(&MirrorReport) + Send + Sync + 'static) -> Mirror {
+        self.on_stream_end = Some(Arc::new(f));
+        self
+    }
+
+    /// The HTTP/2 settings of the connections it accepts.
+    #[must_use]
+    pub fn with_server(mut self, server: ServerBuilder) -> Mirror {
+        self.server = server;
+        self
+    }
+
+    /// Serves every connection `listener` accepts, each in its own task, its streams
+    /// concurrently, until the process ends.
+    ///
+    /// # Errors
+    ///
+    /// A failure of `listener` other than a connection aborted or reset before it was accepted.
+    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+        let mirror = Arc::new(self);
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            // Events are small and latency matters more than packet count.
+            let _ = tcp.set_nodelay(true);
+            let mirror = mirror.clone();
+            tokio::spawn(
+                async move {
+                    if let Err(e) = mirror.serve_connection(tcp).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                .instrument(tracing::debug_span!("mirror_connection", %peer)),
+            );
+        }
+    }
+
+    /// Serves one connection: every stream in its own task, until the connection closes.
+    ///
+    /// # Errors
+    ///
+    /// The handshake's or the connection's failure.
+    pub async fn serve_connection<T>(&self, io: T) -> Result<(), Error>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut connection = self.server.handshake(io).await?;
+        while let Some(incoming) = connection.accept().await {
+            let incoming = incoming?;
+            let mirror = self.clone();
+            tokio::spawn(async move {
+                let report = mirror.serve_stream(incoming).await;
+                tracing::debug!(?report, "stream served");
+                if let Some(f) = &mirror.on_stream_end {
+                    f(&report);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Serves one stream to its end and says how it went.
+    pub async fn serve_stream(&self, incoming: Incoming) -> MirrorReport {
+        let stream_id = incoming.stream_id();
+        let mut report = MirrorReport {
+            stream_id,
+            echoed: 0,
+            signed: self.signing.is_some(),
+            outcome: MirrorOutcome::Finished,
+        };
+        if incoming.request().method != Method::POST {
+            let _ = incoming.reject(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "an event stream is opened with POST\n",
+            );
+            report.outcome = MirrorOutcome::Rejected(StatusCode::METHOD_NOT_ALLOWED);
+            return report;
+        }
+        if !incoming.is_event_stream() {
+            let _ = incoming.reject(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the content type must be application/vnd.amazon.eventstream\n",
+            );
+            report.outcome = MirrorOutcome::Rejected(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            return report;
+        }
+        let config = SessionConfig::new(Role::Server, Mode::Rpc)
+            .with_limits(self.limits)
+            .with_failures_reported_to_peer(true);
+        let session = match &self.signing {
+            None => Ok(Session::new(config).with_verifier(Unchecked::with_limits(self.limits))),
+            Some(params) => match seed(incoming.request()) {
+                Ok(seed) => Ok(Session::new(config).with_verifier(
+                    SigV4Verifier::new(params.clone(), &seed).with_limits(self.limits),
+                )),
+                Err((code, text)) => Err((Session::new(config), code, text)),
+            },
+        };
+        let (mut sender, receiver) = match session {
+            Ok(session) => match incoming.accept(session) {
+                Ok(halves) => halves,
+                Err(e) => {
+                    report.outcome = MirrorOutcome::Failed(e);
+                    return report;
+                }
+            },
+            Err((session, code, text)) => {
+                // No chain to verify: say why, and end the response.
+                report.outcome = match incoming.accept(session) {
+                    Ok((mut sender, _receiver)) => match sender.send_error(code, text).await {
+                        Ok(()) => MirrorOutcome::ErrorSent {
+                            code: code.into(),
+                            text: text.into(),
+                        },
+                        Err(e) => MirrorOutcome::Failed(e),
+                    },
+                    Err(e) => MirrorOutcome::Failed(e),
+                };
+                return report;
+            }
+        };
+        report.outcome = echo(&mut sender, receiver, &mut report.echoed).await;
+        report
+    }
+}
+
+/// The seed of a signed stream, or the `error` message's code and text.
+fn seed(request: &http::request::Parts) -> Result<String, (&'static str, &'static str)> {
+    let Some(value) = request.headers.get(http::header::AUTHORIZATION) else {
+        return Err((
+            "missing_authorization",
+            "a signed stream needs the Authorization header of the initial request: its \
+             Signature= is the seed of the signing chain",
+        ));
+    };
+    seed_from_authorization(value).map_err(|e| match e {
+        SeedError::InvalidSignature => (
+            "invalid_seed",
+            "the Authorization header's Signature= is not 64 hex digits",
+        ),
+        _ => (
+            "invalid_seed",
+            "the Authorization header has no Signature= parameter",
+        ),
+    })
+}
+
+/// Echoes what `receiver` yields through `sender` until the stream ends.
+async fn echo(sender: &mut Sender, mut receiver: Receiver, echoed: &mut u64) -> MirrorOutcome {
+    while let Some(item) = receiver.recv().await {
+        let sent = match item {
+            Ok(SessionEvent::InitialRequest(m)) => {
+                sender.send_initial_response(as_initial_response(m)).await
+            }
+            Ok(SessionEvent::Event(m)) => sender.send(m).await,
+            Ok(SessionEvent::Exception { message, .. }) => sender.send_exception(message).await,
+            Ok(SessionEvent::Error { code, text, .. }) => sender.send_error(&code, &text).await,
+            Ok(SessionEvent::End) => {
+                return match sender.finish().await {
+                    Ok(()) => MirrorOutcome::Finished,
+                    Err(e) => MirrorOutcome::Failed(e),
+                }
+            }
+            Ok(SessionEvent::Closed) => {
+                return MirrorOutcome::Failed(Error::Send(SendError::Aborted))
+            }
+            Ok(_) => continue,
+            Err(Error::Session(e)) => {
+                // The session already answered with the error message and ended the response;
+                // wait until both went out.
+                let _ = sender.flush().await;
+                return MirrorOutcome::ErrorSent {
+                    code: e.kind().into(),
+                    text: e.to_string(),
+                };
+            }
+            Err(e) => return MirrorOutcome::Failed(e),
+        };
+        match sent {
+            Ok(()) => *echoed += 1,
+            // The session failed meanwhile: the receiver says how.
+            Err(Error::Session(_)) => {}
+            Err(e) => return MirrorOutcome::Failed(e),
+        }
+    }
+    // Unreachable: the receiver's last item returned above.
+    MirrorOutcome::Finished
+}
+
+/// The initial request as the initial response: `:event-type` changed, every other header and
+/// the payload the same.
+fn as_initial_response(message: Message) -> Message {
+    let (mut headers, payload) = message.into_parts();
+    for header in headers.iter_mut().filter(|h| h.name() == EVENT_TYPE) {
+        header.set_value(HeaderValue::from_static(INITIAL_RESPONSE));
+    }
+    Message::from_parts(headers, payload)
+}

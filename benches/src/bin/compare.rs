@@ -1,0 +1,585 @@
+//! `compare`: our frame decoder and encoder against `aws-smithy-eventstream`, side by side, in one
+//! process and one run, on the same bytes.
+//!
+//! ```text
+//! cargo run --release -p eventstream-benches --bin compare
+//! ```
+//!
+//! For each payload size (64 B, 1 KiB, 64 KiB; three string headers) it builds a stream of about
+//! 1 MiB of frames, checks that both implementations decode it to the same messages, counts the
+//! heap allocations per decoded message, then times, interleaved round-robin so that a burst of
+//! load on the machine hits every implementation alike:
+//!
+//! - decoding the stream fed in 8 KiB chunks (ours: `handle_input` + `poll_message`; the
+//!   reference: a `BytesMut` + `decode_frame`), and ours handed the whole stream as one `Bytes`;
+//! - the floors: CRC-32 of the whole stream, and copying each 8 KiB chunk into a reused buffer
+//!   then CRC-32 of it;
+//! - encoding one message into a reused, cleared `BytesMut`.
+//!
+//! Each implementation gets five samples of about 0.4 s, each made of batches of about 10 ms (as
+//! many passes over the stream as fit). The figures come from the fastest batch, which is what the
+//! code does when nothing else competes for the core (the machine has two cores and other jobs
+//! may run); the median batch is shown too, and the gap between the two says how noisy the run
+//! was. Nothing here fails on a duration: the process exits non-zero only when the two
+//! implementations disagree on what a stream contains.
+
+// The counting global allocator below needs `unsafe impl GlobalAlloc`; nothing else is unsafe.
+#![allow(unsafe_code)]
+
+use bytes::BytesMut;
+use eventstream_benches::{
+    build_stream, check_agreement, copy_crc_floor, crc_floor, decode_ours_chunked,
+    decode_ours_whole, decode_reference_chunked, encode_ours, encode_reference, frame_len,
+    frames_for, our_message, reference_message, size_label, Tally, CHUNK_LEN, PAYLOAD_SIZES,
+};
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// A global allocator that forwards to the system allocator and, while switched on, counts
+/// allocations (`alloc`, `alloc_zeroed` and `realloc` each count as one).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+    static ENABLED: AtomicBool = AtomicBool::new(false);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+
+    pub(crate) struct CountingAllocator;
+
+    fn tick() {
+        // Off during the timed runs: a relaxed load is a plain read, so timing is unaffected.
+        if ENABLED.load(Relaxed) {
+            COUNT.fetch_add(1, Relaxed);
+        }
+    }
+
+    // SAFETY: every method forwards its arguments unchanged to `System`, which implements
+    // `GlobalAlloc` soundly, and returns its result unchanged; counting touches only atomics and
+    // never allocates.
+    unsafe impl GlobalAlloc for CountingAllocator {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            tick();
+            // SAFETY: the caller upholds `alloc`'s contract, which is `System.alloc`'s.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            tick();
+            // SAFETY: as for `alloc`.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            tick();
+            // SAFETY: `ptr` was allocated by `System` with `layout` (every allocation goes
+            // through this allocator), and the caller upholds the rest of the contract.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as for `realloc`.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Runs `f` and returns its result and the number of allocations it made.
+    pub(crate) fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
+        COUNT.store(0, Relaxed);
+        ENABLED.store(true, Relaxed);
+        let result = f();
+        ENABLED.store(false, Relaxed);
+        (result, COUNT.load(Relaxed))
+    }
+}
+
+#[global_allocator]
+static GLOBAL: counting::CountingAllocator = counting::CountingAllocator;
+
+/// About how many bytes of frames each decode stream holds: enough for thousands of small
+/// messages per pass, small enough to stay in cache like freshly received socket data.
+const STREAM_BYTES: usize = 1 << 20;
+/// Timed samples per implementation, taken round-robin.
+const SAMPLES: usize = 5;
+/// How long one sample should last, in seconds.
+const SAMPLE_SECS: f64 = 0.4;
+/// How long one timed batch of passes should last, in seconds.
+const BATCH_SECS: f64 = 0.01;
+
+/// One implementation under test: a label and one pass of work (a whole stream decoded, or one
+/// message encoded). A decoder returns what it consumed, a floor nothing.
+struct Subject<'a> {
+    label: &'static str,
+    run: Box<dyn FnMut() -> Option<Tally> + 'a>,
+}
+
+/// The seconds per pass of every timed batch.
+struct Timing {
+    per_pass: Vec<f64>,
+}
+
+impl Timing {
+    /// The fastest batch: seconds per pass.
+    fn best(&self) -> f64 {
+        self.per_pass.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    /// The median batch: seconds per pass.
+    fn median(&self) -> f64 {
+        let mut v = self.per_pass.clone();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+}
+
+/// How many passes make a batch of about `BATCH_SECS`; also warms caches and the allocator.
+fn calibrate(run: &mut dyn FnMut() -> Option<Tally>) -> u64 {
+    let mut n = 1u64;
+    loop {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(run());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        if secs >= 0.05 {
+            return ((BATCH_SECS * n as f64 / secs).ceil() as u64).max(1);
+        }
+        n *= 2;
+    }
+}
+
+/// Times every subject: `SAMPLES` samples each, round-robin, each sample a series of batches.
+fn measure(subjects: &mut [Subject<'_>]) -> Vec<Timing> {
+    let passes: Vec<u64> = subjects.iter_mut().map(|s| calibrate(&mut s.run)).collect();
+    let batches = (SAMPLE_SECS / BATCH_SECS).round() as usize;
+    let mut timings: Vec<Timing> = subjects
+        .iter()
+        .map(|_| Timing {
+            per_pass: Vec::with_capacity(SAMPLES * batches),
+        })
+        .collect();
+    for _ in 0..SAMPLES {
+        for ((subject, &n), timing) in subjects.iter_mut().zip(&passes).zip(&mut timings) {
+            for _ in 0..batches {
+                let start = Instant::now();
+                for _ in 0..n {
+                    black_box((subject.run)());
+                }
+                timing
+                    .per_pass
+                    .push(start.elapsed().as_secs_f64() / n as f64);
+            }
+        }
+    }
+    timings
+}
+
+/// A ratio and the target it is held to, if any.
+#[derive(Clone, Copy)]
+struct Ratio {
+    value: f64,
+    target: Option<f64>,
+}
+
+impl Ratio {
+    fn cell(self) -> String {
+        match self.target {
+            // Three decimals near the target, so that a miss never reads as the target itself.
+            Some(t) if (self.value - t).abs() < 0.005 => format!(
+                "{:.3}x (>= {t}x {})",
+                self.value,
+                pass_miss(self.value >= t)
+            ),
+            Some(t) => format!(
+                "{:.2}x (>= {t}x {})",
+                self.value,
+                pass_miss(self.value >= t)
+            ),
+            None => format!("{:.2}x", self.value),
+        }
+    }
+}
+
+fn pass_miss(pass: bool) -> &'static str {
+    if pass {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
+
+/// One line of the table.
+struct Row {
+    case: String,
+    label: &'static str,
+    msgs_per_sec: f64,
+    mb_per_sec: f64,
+    median_mb_per_sec: f64,
+    allocs: Option<(f64, Option<f64>)>,
+    vs_reference: Option<Ratio>,
+    vs_floor: Option<(&'static str, Ratio)>,
+}
+
+/// One target of the issue and how it fared.
+struct Verdict {
+    what: String,
+    measured: String,
+    target: String,
+    pass: bool,
+}
+
+/// The most heap allocations a decoded three-header message may cost us.
+const MAX_ALLOCS_PER_MESSAGE: f64 = 2.0;
+
+/// The issue's decode targets for a payload size: (ours / reference, ours chunked / copy+crc
+/// floor, ours whole / crc floor).
+fn decode_targets(payload_len: usize) -> (Option<f64>, Option<f64>, Option<f64>) {
+    match payload_len {
+        64 => (Some(3.0), None, None),
+        1024 => (Some(2.0), None, None),
+        65536 => (Some(1.0), Some(0.8), Some(0.8)),
+        _ => (None, None, None),
+    }
+}
+
+/// The issue's encode target (ours / reference) for a payload size.
+fn encode_target(payload_len: usize) -> Option<f64> {
+    (payload_len == 64).then_some(2.0)
+}
+
+fn ratio_verdict(what: String, ratio: Ratio, verdicts: &mut Vec<Verdict>) {
+    if let Some(t) = ratio.target {
+        verdicts.push(Verdict {
+            what,
+            measured: format!("{:.3}x", ratio.value),
+            target: format!(">= {t}x"),
+            pass: ratio.value >= t,
+        });
+    }
+}
+
+/// Decode rows for one payload size; `Err` when the implementations disagree.
+fn decode_case(
+    payload_len: usize,
+    rows: &mut Vec<Row>,
+    verdicts: &mut Vec<Verdict>,
+) -> Result<(), String> {
+    let frame = frame_len(payload_len);
+    let count = frames_for(payload_len, STREAM_BYTES);
+    let stream = build_stream(payload_len, count);
+    let case = format!("decode {}", size_label(payload_len));
+    println!(
+        "{case}: frame {frame} B, stream of {count} frames = {} bytes",
+        stream.len()
+    );
+
+    check_agreement(payload_len, count, CHUNK_LEN)?;
+    // Promote the stream's buffer to a shared one now rather than in the first timed clone.
+    drop(black_box(stream.clone()));
+
+    let mut scratch = Vec::with_capacity(CHUNK_LEN);
+    let mut subjects = vec![
+        Subject {
+            label: "ours: handle_input, 8 KiB chunks",
+            run: Box::new(|| Some(decode_ours_chunked(&stream, CHUNK_LEN))),
+        },
+        Subject {
+            label: "ours: handle_bytes, whole stream as Bytes",
+            run: Box::new(|| Some(decode_ours_whole(&stream))),
+        },
+        Subject {
+            label: "reference: BytesMut + decode_frame, 8 KiB",
+            run: Box::new(|| Some(decode_reference_chunked(&stream, CHUNK_LEN))),
+        },
+        Subject {
+            label: "floor: copy 8 KiB chunk + crc32 of it",
+            run: Box::new(|| {
+                black_box(copy_crc_floor(&stream, CHUNK_LEN, &mut scratch));
+                None
+            }),
+        },
+        Subject {
+            label: "floor: crc32 of the whole stream",
+            run: Box::new(|| {
+                black_box(crc_floor(&stream));
+                None
+            }),
+        },
+    ];
+
+    // One untimed pass each: allocations per message, and the tallies must agree.
+    let expected = Tally {
+        messages: count as u64,
+        headers: 3 * count as u64,
+        header_bytes: eventstream_benches::HEADERS
+            .iter()
+            .map(|(n, v)| (n.len() + v.len()) as u64)
+            .sum::<u64>()
+            * count as u64,
+        payload_bytes: (payload_len * count) as u64,
+    };
+    let mut allocs = Vec::new();
+    for subject in &mut subjects {
+        (subject.run)(); // warm up the allocator's caches
+        let (tally, n) = counting::count(&mut subject.run);
+        if let Some(tally) = tally {
+            if tally != expected {
+                return Err(format!(
+                    "{}: consumed {tally:?}, expected {expected:?}",
+                    subject.label
+                ));
+            }
+            allocs.push(Some(n as f64 / count as f64));
+        } else {
+            allocs.push(None);
+        }
+    }
+
+    let timings = measure(&mut subjects);
+    let best: Vec<f64> = timings.iter().map(Timing::best).collect();
+    let (t_ref, t_floor_copy, t_floor_crc) = decode_targets(payload_len);
+    let speed = |i: usize| 1.0 / best[i];
+    // Indices into `subjects`.
+    let (ours_chunked, ours_whole, theirs, floor_copy, floor_crc) = (0, 1, 2, 3, 4);
+    for (i, (subject, timing)) in subjects.iter().zip(&timings).enumerate() {
+        let ours = i == ours_chunked || i == ours_whole;
+        let vs_reference = ours.then(|| Ratio {
+            value: speed(i) / speed(theirs),
+            target: if i == ours_chunked { t_ref } else { None },
+        });
+        let vs_floor = match i {
+            0 => Some((
+                "copy+crc",
+                Ratio {
+                    value: speed(i) / speed(floor_copy),
+                    target: t_floor_copy,
+                },
+            )),
+            1 => Some((
+                "crc",
+                Ratio {
+                    value: speed(i) / speed(floor_crc),
+                    target: t_floor_crc,
+                },
+            )),
+            _ => None,
+        };
+        let alloc_target = ours.then_some(MAX_ALLOCS_PER_MESSAGE);
+        rows.push(Row {
+            case: case.clone(),
+            label: subject.label,
+            msgs_per_sec: count as f64 / best[i],
+            mb_per_sec: stream.len() as f64 / best[i] / 1e6,
+            median_mb_per_sec: stream.len() as f64 / timing.median() / 1e6,
+            allocs: allocs[i].map(|a| (a, alloc_target)),
+            vs_reference,
+            vs_floor,
+        });
+        let label = size_label(payload_len);
+        if let Some(r) = vs_reference {
+            ratio_verdict(
+                format!("decode {label}: {} / reference", subject.label),
+                r,
+                verdicts,
+            );
+        }
+        if let Some((floor, r)) = vs_floor {
+            ratio_verdict(
+                format!("decode {label}: {} / {floor} floor", subject.label),
+                r,
+                verdicts,
+            );
+        }
+        if let (Some(a), Some(t)) = (allocs[i], alloc_target) {
+            verdicts.push(Verdict {
+                what: format!("decode {label}: {} allocations/message", subject.label),
+                measured: format!("{a:.2}"),
+                target: format!("<= {t}"),
+                pass: a <= t,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Encode rows for one payload size.
+fn encode_case(payload_len: usize, rows: &mut Vec<Row>, verdicts: &mut Vec<Verdict>) {
+    let frame = frame_len(payload_len);
+    let ours_msg = our_message(payload_len);
+    let their_msg = reference_message(payload_len);
+    let mut ours_buf = BytesMut::with_capacity(frame);
+    let mut their_buf = BytesMut::with_capacity(frame);
+    let mut subjects = vec![
+        Subject {
+            label: "ours: Message::encode into BytesMut",
+            run: Box::new(|| {
+                black_box(encode_ours(&ours_msg, &mut ours_buf));
+                None
+            }),
+        },
+        Subject {
+            label: "reference: write_message_to BytesMut",
+            run: Box::new(|| {
+                black_box(encode_reference(&their_msg, &mut their_buf));
+                None
+            }),
+        },
+    ];
+    const ENCODES: u64 = 10_000;
+    let allocs: Vec<f64> = subjects
+        .iter_mut()
+        .map(|s| {
+            (s.run)();
+            let ((), n) = counting::count(|| {
+                for _ in 0..ENCODES {
+                    (s.run)();
+                }
+            });
+            n as f64 / ENCODES as f64
+        })
+        .collect();
+    let timings = measure(&mut subjects);
+    let best: Vec<f64> = timings.iter().map(Timing::best).collect();
+    let case = format!("encode {}", size_label(payload_len));
+    for (i, (subject, timing)) in subjects.iter().zip(&timings).enumerate() {
+        let vs_reference = (i == 0).then(|| Ratio {
+            value: best[1] / best[0],
+            target: encode_target(payload_len),
+        });
+        rows.push(Row {
+            case: case.clone(),
+            label: subject.label,
+            msgs_per_sec: 1.0 / best[i],
+            mb_per_sec: frame as f64 / best[i] / 1e6,
+            median_mb_per_sec: frame as f64 / timing.median() / 1e6,
+            allocs: Some((allocs[i], None)),
+            vs_reference,
+            vs_floor: None,
+        });
+        if let Some(r) = vs_reference {
+            ratio_verdict(
+                format!("{case}: {} / reference", subject.label),
+                r,
+                verdicts,
+            );
+        }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "{:<13} {:<42} {:>9} {:>8} {:>10} {:>16} {:>20} {:>31}",
+        "case",
+        "implementation",
+        "msgs/s",
+        "MB/s",
+        "(median)",
+        "allocs/msg",
+        "ours / reference",
+        "ours / floor"
+    );
+    println!("{}", "-".repeat(156));
+    let mut last_case = "";
+    for row in rows {
+        if !last_case.is_empty() && last_case != row.case {
+            println!();
+        }
+        last_case = &row.case;
+        let allocs = match row.allocs {
+            Some((a, Some(t))) => format!("{a:.2} (<= {t} {})", pass_miss(a <= t)),
+            Some((a, None)) => format!("{a:.2}"),
+            None => String::new(),
+        };
+        let vs_ref = row.vs_reference.map(Ratio::cell).unwrap_or_default();
+        let vs_floor = row
+            .vs_floor
+            .map(|(floor, r)| format!("{floor}: {}", r.cell()))
+            .unwrap_or_default();
+        println!(
+            "{:<13} {:<42} {:>9} {:>8.0} {:>10} {:>16} {:>20} {:>31}",
+            row.case,
+            row.label,
+            si(row.msgs_per_sec),
+            row.mb_per_sec,
+            format!("({:.0})", row.median_mb_per_sec),
+            allocs,
+            vs_ref,
+            vs_floor
+        );
+    }
+}
+
+/// `12.3 M`, `456.7 k`.
+fn si(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn main() -> ExitCode {
+    println!("eventstream (ours) vs aws-smithy-eventstream 0.61 (reference): frame layer");
+    println!(
+        "messages: 3 string headers (:message-type=event, :event-type=Chunk, \
+         :content-type=application/octet-stream) + payload"
+    );
+    println!(
+        "msgs/s and MB/s: fastest ~{:.0} ms batch of {SAMPLES} samples x ~{SAMPLE_SECS} s, \
+         implementations interleaved; (median): median batch, MB/s; MB = 10^6 bytes of frames",
+        BATCH_SECS * 1e3
+    );
+    println!(
+        "ratios compare the fastest batches; floors report the msgs/s the same bytes would be \
+         at; allocs/msg: heap allocations (alloc + realloc) over one pass / messages"
+    );
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at start: {}", load.trim());
+    }
+    println!();
+
+    let mut rows = Vec::new();
+    let mut verdicts = Vec::new();
+    let mut disagreements = Vec::new();
+    for payload_len in PAYLOAD_SIZES {
+        if let Err(e) = decode_case(payload_len, &mut rows, &mut verdicts) {
+            eprintln!("DISAGREEMENT at {}: {e}", size_label(payload_len));
+            disagreements.push(e);
+        }
+    }
+    for payload_len in PAYLOAD_SIZES {
+        encode_case(payload_len, &mut rows, &mut verdicts);
+    }
+
+    print_table(&rows);
+
+    println!();
+    println!("targets:");
+    for v in &verdicts {
+        println!(
+            "  {}  {:<80} {:>8}  (target {})",
+            pass_miss(v.pass),
+            v.what,
+            v.measured,
+            v.target
+        );
+    }
+    let passed = verdicts.iter().filter(|v| v.pass).count();
+    println!(
+        "{passed} of {} targets met (timings are informational: nothing fails on them)",
+        verdicts.len()
+    );
+
+    if disagreements.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "the implementations disagree on {} case(s)",
+            disagreements.len()
+        );
+        ExitCode::FAILURE
+    }
+}

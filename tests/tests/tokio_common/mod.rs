@@ -1,0 +1,98 @@
+//! Helpers shared by the loopback tests of the tokio + h2 adapter (`tokio_*.rs`): a mirror on a
+//! loopback port, requests and sessions, messages, and the hang detector.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test file uses a part of the helpers"
+)]
+
+use bytes::{Bytes, BytesMut};
+use eventstream::frame::Message;
+use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig};
+use eventstream::sign::{Credentials, SigV4Signer, SigningParams};
+use eventstream_tokio::mirror::Mirror;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a whole test may take before it counts as hung. Only a hang detector: no test
+/// waits for it to pass.
+pub const HANG: Duration = Duration::from_secs(20);
+
+/// The seed of the signed test streams: the `Signature=` of the request's `Authorization`.
+pub const SEED: &str = "e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b";
+
+/// Runs `test` and fails if it takes longer than [`HANG`].
+pub async fn within_hang_timeout<T>(test: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(HANG, test).await {
+        Ok(out) => out,
+        Err(_) => panic!("the test hung: it did not finish within {HANG:?}"),
+    }
+}
+
+/// The signing parameters of the test streams.
+pub fn params() -> SigningParams {
+    SigningParams::new(
+        Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        "us-east-1",
+        "demo",
+    )
+}
+
+/// Starts `mirror` on a loopback port; it runs until the test's runtime ends.
+pub async fn start_mirror(mirror: Mirror) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds a loopback port");
+    let addr = listener.local_addr().expect("has an address");
+    tokio::spawn(mirror.serve(listener));
+    addr
+}
+
+/// A `POST` to the mirror; with a seed, it carries an `Authorization` header whose
+/// `Signature=` is that seed.
+pub fn request(addr: SocketAddr, seed: Option<&str>) -> http::Request<()> {
+    let mut builder = http::Request::post(format!("http://{addr}/mirror"));
+    if let Some(seed) = seed {
+        builder = builder
+            .header(
+                http::header::AUTHORIZATION,
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/demo/aws4_request, \
+                     SignedHeaders=content-type;host;x-amz-date, Signature={seed}"
+                ),
+            )
+            .header("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-EVENTS");
+    }
+    builder.body(()).expect("a valid request")
+}
+
+/// An unsigned client session.
+pub fn client_session(mode: Mode) -> Session {
+    Session::new(SessionConfig::new(Role::Client, mode))
+}
+
+/// A client session that signs with the test parameters from [`SEED`].
+pub fn signed_client_session(mode: Mode) -> Session {
+    client_session(mode).with_signer(SigV4Signer::new(params(), SEED))
+}
+
+/// An event whose payload says which stream and which event it is, `len` bytes long.
+pub fn numbered_event(stream: usize, seq: usize, len: usize) -> Message {
+    let mut payload = format!("stream {stream} event {seq} ").into_bytes();
+    payload.resize(len.max(payload.len()), b'.');
+    EventBuilder::new("Numbered")
+        .content_type("application/octet-stream")
+        .header("stream", stream as i32)
+        .header("seq", seq as i64)
+        .payload(payload)
+        .build()
+}
+
+/// The wire bytes of a message, unsigned.
+pub fn encode(message: &Message) -> Bytes {
+    let mut out = BytesMut::new();
+    message.encode(&mut out).expect("encodes");
+    out.freeze()
+}
