@@ -72,6 +72,13 @@ pub enum SessionError {
     /// The peer broke the sequencing rules.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// The transport reset the stream or lost the connection
+    /// ([`Session::handle_reset`](super::Session::handle_reset)).
+    #[error("the stream was reset or its connection lost: {reason}")]
+    Reset {
+        /// What the transport reported.
+        reason: &'static str,
+    },
 }
 
 impl SessionError {
@@ -81,6 +88,7 @@ impl SessionError {
             SessionError::Frame(e) => e.kind(),
             SessionError::Verify(e) => e.kind(),
             SessionError::Protocol(e) => e.kind(),
+            SessionError::Reset { .. } => "reset",
         }
     }
 }

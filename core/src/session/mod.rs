@@ -672,6 +672,28 @@ impl Session {
         at
     }
 
+    /// Declares that the transport reset the stream or lost the connection (HTTP/2
+    /// RST_STREAM or GOAWAY, a socket error). The session fails with [`SessionError::Reset`]
+    /// after the events already received; nothing more is sent, and no [`Transmit::Reset`] is
+    /// asked for, since the stream is gone.
+    pub fn handle_reset(&mut self, reason: &'static str) {
+        if !self.terminal {
+            self.out.clear();
+            self.send_side = SendSide::Reset;
+            self.reset_sent = true;
+        }
+        self.fail(SessionError::Reset { reason });
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) has something to hand out: bytes, a
+    /// half-close or a reset.
+    pub fn wants_transmit(&self) -> bool {
+        !self.reset_sent
+            && (self.send_side == SendSide::Reset
+                || !self.out.is_empty()
+                || (self.send_side == SendSide::Closed && !self.finish_sent))
+    }
+
     /// Declares the end of the peer's bytes (the transport's end of stream). A partial frame is
     /// then a failure (`truncated`); so is a missing end frame when a verifier is set. Otherwise
     /// the terminal event is [`SessionEvent::End`], once every received event has been polled.

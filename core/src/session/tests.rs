@@ -449,3 +449,25 @@ fn a_received_exception_resets_our_open_side() {
     assert!(wire.is_empty(), "what was still queued is dropped");
     assert_eq!(signals, [Transmit::Reset]);
 }
+
+#[test]
+fn a_transport_reset_fails_after_the_received_events() {
+    let mut c = client(Mode::Rpc);
+    let mut wire = BytesMut::new();
+    ev("A", b"a").encode(&mut wire).unwrap();
+    assert_eq!(c.handle_input(&wire), wire.len());
+    c.send(ev("Mine", b"x"), t(0)).unwrap();
+    assert!(c.wants_transmit());
+    c.handle_reset("RST_STREAM");
+    assert!(!c.wants_transmit());
+    assert!(matches!(c.poll_event(), Some(SessionEvent::Event(_))));
+    assert_eq!(
+        c.poll_event(),
+        Some(SessionEvent::Failed(SessionError::Reset {
+            reason: "RST_STREAM"
+        }))
+    );
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.poll_transmit(&mut BytesMut::new()), None);
+    assert_eq!(c.send(ev("B", b""), t(0)).unwrap_err().kind(), "reset");
+}
