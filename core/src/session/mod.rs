@@ -354,7 +354,8 @@ impl Session {
         self.now = Some(now);
     }
 
-    /// The error the session failed with, if it did.
+    /// The error the session failed with, once the application has polled its
+    /// [`SessionEvent::Failed`].
     pub fn error(&self) -> Option<&SessionError> {
         self.error.as_ref()
     }
