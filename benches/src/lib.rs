@@ -14,15 +14,24 @@
 //! - the two floors ([`crc_floor`], [`copy_crc_floor`]);
 //! - one encoder call per implementation ([`encode_ours`], [`encode_reference`]);
 //! - an implementation-neutral view of a decoded message ([`Neutral`]) and a full agreement check
-//!   of the two implementations ([`check_agreement`]).
+//!   of the two implementations ([`check_agreement`]);
+//! - the signing chain against `aws-sigv4` (`aws_sigv4::event_stream::sign_message`): the
+//!   shared inputs ([`SIGN_PAYLOAD_LEN`], [`sign_times`], [`our_signer`], [`reference_signer`]),
+//!   one driver per way of signing a chain of events ([`sign_ours_to`], [`sign_ours`],
+//!   [`sign_ours_encode`], [`sign_reference`], [`sign_reference_encode`]) and a frame-by-frame
+//!   check that both chains carry the same signatures ([`check_signing`]).
 
 #![warn(missing_docs)]
 
+use aws_sigv4::event_stream::sign_message;
+use aws_sigv4::sign::v4 as reference_v4;
 use aws_smithy_eventstream::frame::{write_message_to, DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream as reference;
 use bytes::{Bytes, BytesMut};
 use eventstream::frame as ours;
+use eventstream::sign::{Credentials, EventSigner, SigV4Signer, SigningParams, SigningTime};
 use std::hint::black_box;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The payload sizes every case is measured at: 64 B, 1 KiB and 64 KiB.
 pub const PAYLOAD_SIZES: [usize; 3] = [64, 1024, 64 * 1024];
@@ -474,6 +483,421 @@ pub fn check_agreement(
     Ok(count)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Signing
+// ---------------------------------------------------------------------------------------------
+
+/// The payload size of the signed events: the smallest benchmark message, where the per-event
+/// cost of signing dominates.
+pub const SIGN_PAYLOAD_LEN: usize = 64;
+
+/// The access key id both signers use (the documented example keys).
+pub const SIGN_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+/// The secret access key both signers use.
+pub const SIGN_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+/// The region both signers use.
+pub const SIGN_REGION: &str = "us-east-1";
+/// The service signing name both signers use.
+pub const SIGN_SERVICE: &str = "transcribe";
+/// The seed: the prior signature of the first event (the initial request's signature).
+pub const SIGN_SEED: &str = "e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b";
+
+/// The first event's signing time: 2023-11-14T22:13:20Z, well before a UTC midnight.
+pub const SIGN_START_SECS: i64 = 1_700_000_000;
+/// The signing time advances by one second every this many events (a busy stream: many events
+/// per second).
+pub const SIGN_ADVANCE_EVERY: usize = 64;
+/// The events in one benchmark chain (one timed pass).
+pub const SIGN_CHAIN_EVENTS: usize = 256;
+
+/// The signing times, in seconds, of a chain of `events` events starting at `start_secs`: the
+/// time stays constant for `advance_every` events, then moves one second on.
+///
+/// # Panics
+///
+/// If `advance_every` is 0.
+pub fn sign_times(start_secs: i64, events: usize, advance_every: usize) -> Vec<i64> {
+    assert!(advance_every > 0, "the time must advance");
+    (0..events)
+        .map(|i| start_secs + (i / advance_every) as i64)
+        .collect()
+}
+
+/// The benchmark's signing times: [`SIGN_CHAIN_EVENTS`] events from [`SIGN_START_SECS`],
+/// advancing every [`SIGN_ADVANCE_EVERY`] events.
+pub fn bench_sign_times() -> Vec<i64> {
+    sign_times(SIGN_START_SECS, SIGN_CHAIN_EVENTS, SIGN_ADVANCE_EVERY)
+}
+
+/// Our signing time for `secs` seconds after the epoch.
+///
+/// # Panics
+///
+/// Outside the years 0 to 9999 (the benchmark's times never are).
+fn our_time(secs: i64) -> SigningTime {
+    SigningTime::from_unix_seconds(secs).expect("the benchmark's times are in range")
+}
+
+/// The reference's signing time for `secs` seconds after the epoch (either side of it).
+fn reference_time(secs: i64) -> SystemTime {
+    let d = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH + d
+    } else {
+        UNIX_EPOCH - d
+    }
+}
+
+/// Our signing parameters: [`SIGN_ACCESS_KEY_ID`], [`SIGN_SECRET_ACCESS_KEY`], [`SIGN_REGION`],
+/// [`SIGN_SERVICE`].
+pub fn our_signing_params() -> SigningParams {
+    SigningParams::new(
+        Credentials::new(SIGN_ACCESS_KEY_ID, SIGN_SECRET_ACCESS_KEY),
+        SIGN_REGION,
+        SIGN_SERVICE,
+    )
+}
+
+/// Our signer at the start of the chain ([`SIGN_SEED`]).
+pub fn our_signer() -> SigV4Signer {
+    SigV4Signer::new(our_signing_params(), SIGN_SEED)
+}
+
+/// The reference signer: a function that signs one message with `aws-sigv4` chained to a prior
+/// signature at a time, and returns the envelope and its signature (lowercase hex, the next
+/// prior).
+///
+/// The identity (`aws-credential-types` credentials turned into an `Identity`) is built once,
+/// here, as a client does once per stream; each call builds the `SigningParams` (which carry
+/// the time, so there is one per event, as in the SDK's own message signer) and calls
+/// `aws_sigv4::event_stream::sign_message`, which encodes the message and derives the signing
+/// key.
+///
+/// # Panics
+///
+/// The returned function panics if `aws-sigv4` fails to sign (the benchmark messages always
+/// sign).
+pub fn reference_signer(
+) -> impl Fn(&reference::Message, &str, SystemTime) -> (reference::Message, String) {
+    let identity = aws_credential_types::Credentials::new(
+        SIGN_ACCESS_KEY_ID,
+        SIGN_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "eventstream-benches",
+    )
+    .into();
+    move |msg, prior, time| {
+        let params = reference_v4::SigningParams::builder()
+            .identity(&identity)
+            .region(SIGN_REGION)
+            .name(SIGN_SERVICE)
+            .time(time)
+            .settings(())
+            .build()
+            .expect("complete signing parameters");
+        sign_message(msg, prior, &params)
+            .expect("aws-sigv4 signs the benchmark message")
+            .into_parts()
+    }
+}
+
+/// The length of one signed envelope around a benchmark message with a payload of `payload_len`
+/// bytes (the same for both implementations: the same two headers, in another order).
+///
+/// # Panics
+///
+/// If the message cannot be signed (it always can).
+pub fn envelope_len(payload_len: usize) -> usize {
+    let mut buf = BytesMut::new();
+    sign_ours_to(
+        &mut our_signer(),
+        &our_message(payload_len),
+        &[SIGN_START_SECS],
+        &mut buf,
+    )
+}
+
+/// Ours, the session's path: signs `msg` once per entry of `times` (seconds) with `signer`'s
+/// [`EventSigner::sign_to`], which writes the whole envelope frame into `buf` (cleared before
+/// each event: a reused buffer whose frame the transport has taken). The time is converted to
+/// a [`SigningTime`] per event. Returns the wire bytes written.
+///
+/// # Panics
+///
+/// If signing fails (the benchmark messages always sign, and the chain never ends).
+pub fn sign_ours_to(
+    signer: &mut SigV4Signer,
+    msg: &ours::Message,
+    times: &[i64],
+    buf: &mut BytesMut,
+) -> usize {
+    let mut written = 0;
+    for &secs in times {
+        buf.clear();
+        written += signer
+            .sign_to(msg, our_time(secs), &ours::Limits::DEFAULT, buf)
+            .expect("our signer signs the benchmark message");
+        black_box(&buf[..]);
+    }
+    written
+}
+
+/// Ours, sign only: signs `msg` once per entry of `times` with [`SigV4Signer::sign`], which
+/// returns the envelope as a message (not encoded). Returns the envelopes' payload bytes.
+///
+/// # Panics
+///
+/// If signing fails (it never does here).
+pub fn sign_ours(signer: &mut SigV4Signer, msg: &ours::Message, times: &[i64]) -> usize {
+    let mut payload_bytes = 0;
+    for &secs in times {
+        let envelope = signer
+            .sign(msg, our_time(secs))
+            .expect("our signer signs the benchmark message");
+        payload_bytes += black_box(&envelope).payload().len();
+    }
+    payload_bytes
+}
+
+/// Ours, sign then encode: [`SigV4Signer::sign`], then `Message::encode` of the envelope into
+/// `buf` (cleared before each event). Returns the wire bytes written.
+///
+/// # Panics
+///
+/// If signing or encoding fails (neither does here).
+pub fn sign_ours_encode(
+    signer: &mut SigV4Signer,
+    msg: &ours::Message,
+    times: &[i64],
+    buf: &mut BytesMut,
+) -> usize {
+    let mut written = 0;
+    for &secs in times {
+        buf.clear();
+        written += signer
+            .sign(msg, our_time(secs))
+            .expect("our signer signs the benchmark message")
+            .encode(buf)
+            .expect("the envelope encodes");
+        black_box(&buf[..]);
+    }
+    written
+}
+
+/// The reference, sign only: signs `msg` once per entry of `times` with `sign` (from
+/// [`reference_signer`]: `aws_sigv4::event_stream::sign_message`), chained to `prior`, which
+/// it advances to each new signature. The envelope is returned as a message, not encoded.
+/// Returns the envelopes' payload bytes.
+pub fn sign_reference(
+    sign: &impl Fn(&reference::Message, &str, SystemTime) -> (reference::Message, String),
+    prior: &mut String,
+    msg: &reference::Message,
+    times: &[i64],
+) -> usize {
+    let mut payload_bytes = 0;
+    for &secs in times {
+        let (envelope, signature) = sign(msg, prior, reference_time(secs));
+        *prior = signature;
+        payload_bytes += black_box(&envelope).payload().len();
+    }
+    payload_bytes
+}
+
+/// The reference, sign then encode: as [`sign_reference`], then `write_message_to` of the
+/// envelope into `buf` (cleared before each event), so that it produces wire bytes like
+/// [`sign_ours_to`]. Returns the wire bytes written.
+///
+/// # Panics
+///
+/// If the envelope cannot be encoded (it always can).
+pub fn sign_reference_encode(
+    sign: &impl Fn(&reference::Message, &str, SystemTime) -> (reference::Message, String),
+    prior: &mut String,
+    msg: &reference::Message,
+    times: &[i64],
+    buf: &mut BytesMut,
+) -> usize {
+    let mut written = 0;
+    for &secs in times {
+        let (envelope, signature) = sign(msg, prior, reference_time(secs));
+        *prior = signature;
+        buf.clear();
+        write_message_to(&envelope, buf).expect("the reference's envelope encodes");
+        written += black_box(&buf[..]).len();
+    }
+    written
+}
+
+/// Lowercase hex.
+fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Checks, without timing anything, that both implementations sign the same chain: the
+/// benchmark message (payload [`SIGN_PAYLOAD_LEN`]) once per entry of `times`, from
+/// [`SIGN_SEED`]. Frame by frame:
+///
+/// - our `sign_to` frames decode (with our decoder) to exactly the envelopes of our `sign`, and
+///   their bytes are those envelopes encoded;
+/// - our `:chunk-signature` equals the reference envelope's `:chunk-signature` and the signature
+///   `sign_message` returns; the `:date` values and the payloads (the encoded inner message)
+///   are equal too, and both envelopes encode to frames of the same length;
+///
+/// and then that the benchmark drivers ([`sign_ours_to`], [`sign_ours`], [`sign_ours_encode`],
+/// [`sign_reference`], [`sign_reference_encode`]), each on a fresh chain, end at the same prior
+/// signature and write the expected byte counts.
+///
+/// Returns the number of events checked.
+///
+/// # Errors
+///
+/// A description of the first disagreement.
+pub fn check_signing(times: &[i64]) -> Result<usize, String> {
+    let msg = our_message(SIGN_PAYLOAD_LEN);
+    let their_msg = reference_message(SIGN_PAYLOAD_LEN);
+    let sign = reference_signer();
+
+    // Ours, both ways, frame by frame.
+    let mut to_signer = our_signer();
+    let mut msg_signer = our_signer();
+    let mut wire = BytesMut::new();
+    let mut ours_envelopes = Vec::with_capacity(times.len());
+    for (i, &secs) in times.iter().enumerate() {
+        let start = wire.len();
+        to_signer
+            .sign_to(&msg, our_time(secs), &ours::Limits::DEFAULT, &mut wire)
+            .map_err(|e| format!("sign_to, event {i}: {e}"))?;
+        let envelope = msg_signer
+            .sign(&msg, our_time(secs))
+            .map_err(|e| format!("sign, event {i}: {e}"))?;
+        let mut encoded = BytesMut::new();
+        envelope
+            .encode(&mut encoded)
+            .map_err(|e| format!("encoding our envelope {i}: {e}"))?;
+        if wire[start..] != encoded[..] {
+            return Err(format!(
+                "event {i}: sign_to wrote other bytes than sign + encode"
+            ));
+        }
+        ours_envelopes.push(envelope);
+    }
+    let mut decoded = Vec::with_capacity(times.len());
+    drive_ours_whole(&wire.freeze(), |m| decoded.push(m))
+        .map_err(|e| format!("our decoder rejects our signed frames: {e}"))?;
+    if decoded != ours_envelopes {
+        return Err("sign_to's frames decode to other envelopes than sign's".into());
+    }
+
+    // Theirs, and the comparison.
+    let mut prior = SIGN_SEED.to_owned();
+    for (i, (&secs, ours_env)) in times.iter().zip(&ours_envelopes).enumerate() {
+        let (their_env, their_sig) = sign(&their_msg, &prior, reference_time(secs));
+        let our_sig = ours_env
+            .header(":chunk-signature")
+            .and_then(ours::HeaderValue::as_bytes)
+            .ok_or_else(|| format!("our envelope {i} has no :chunk-signature"))?;
+        let their_header = |name: &str| {
+            their_env
+                .headers()
+                .iter()
+                .find(|h| h.name().as_str() == name)
+                .map(reference::Header::value)
+                .ok_or_else(|| format!("the reference's envelope {i} has no {name}"))
+        };
+        let their_sig_bytes = their_header(":chunk-signature")?
+            .as_byte_array()
+            .map_err(|v| format!("event {i}: the reference's :chunk-signature is {v:?}"))?;
+        if our_sig[..] != their_sig_bytes[..] {
+            return Err(format!(
+                "event {i} at {secs} s: :chunk-signature {} (ours) != {} (reference)",
+                to_hex(our_sig),
+                to_hex(their_sig_bytes)
+            ));
+        }
+        if to_hex(our_sig) != their_sig {
+            return Err(format!(
+                "event {i}: sign_message returned {their_sig}, its envelope carries {}",
+                to_hex(their_sig_bytes)
+            ));
+        }
+        let their_date = their_header(":date")?
+            .as_timestamp()
+            .map_err(|v| format!("event {i}: the reference's :date is {v:?}"))?
+            .to_millis()
+            .map_err(|e| format!("event {i}: the reference's :date: {e}"))?;
+        if ours_env
+            .header(":date")
+            .and_then(ours::HeaderValue::as_timestamp)
+            != Some(their_date)
+        {
+            return Err(format!("event {i}: the :date values differ"));
+        }
+        if ours_env.payload() != their_env.payload() {
+            return Err(format!("event {i}: the envelopes' payloads differ"));
+        }
+        let mut their_wire = BytesMut::new();
+        write_message_to(&their_env, &mut their_wire)
+            .map_err(|e| format!("encoding the reference's envelope {i}: {e}"))?;
+        if their_wire.len() != ours_env.encoded_len() {
+            return Err(format!("event {i}: the envelopes encode to other lengths"));
+        }
+        prior = their_sig;
+    }
+    let Some(last) = ours_envelopes.last() else {
+        return Ok(0);
+    };
+    if to_signer.prior_signature() != prior || msg_signer.prior_signature() != prior {
+        return Err("the chains end at different prior signatures".into());
+    }
+
+    // The benchmark drivers, each on a fresh chain.
+    let frame = last.encoded_len();
+    let payload_bytes = last.payload().len() * times.len();
+    let wire_bytes = frame * times.len();
+    let mut buf = BytesMut::new();
+    let mut signer = our_signer();
+    let mut results = vec![(
+        "sign_ours_to",
+        sign_ours_to(&mut signer, &msg, times, &mut buf),
+        wire_bytes,
+        signer.prior_signature().to_owned(),
+    )];
+    let mut signer = our_signer();
+    results.push((
+        "sign_ours",
+        sign_ours(&mut signer, &msg, times),
+        payload_bytes,
+        signer.prior_signature().to_owned(),
+    ));
+    let mut signer = our_signer();
+    results.push((
+        "sign_ours_encode",
+        sign_ours_encode(&mut signer, &msg, times, &mut buf),
+        wire_bytes,
+        signer.prior_signature().to_owned(),
+    ));
+    let mut chain = SIGN_SEED.to_owned();
+    let n = sign_reference(&sign, &mut chain, &their_msg, times);
+    results.push(("sign_reference", n, payload_bytes, chain));
+    let mut chain = SIGN_SEED.to_owned();
+    let n = sign_reference_encode(&sign, &mut chain, &their_msg, times, &mut buf);
+    results.push(("sign_reference_encode", n, wire_bytes, chain));
+    for (what, got, expected, end) in results {
+        if got != expected {
+            return Err(format!("{what} reported {got} bytes, expected {expected}"));
+        }
+        if end != prior {
+            return Err(format!("{what} ends the chain at another signature"));
+        }
+    }
+    Ok(times.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,5 +939,27 @@ mod tests {
             copy_crc_floor(&stream, CHUNK_LEN, &mut scratch);
             assert!(scratch.len() <= CHUNK_LEN);
         }
+    }
+
+    #[test]
+    fn the_signers_agree() {
+        // The benchmark's times (a cheap prefix: three time steps), then a chain that crosses UTC
+        // midnight (2023-11-15T00:00:00Z is 1_700_006_400), where the signing key changes.
+        let bench = sign_times(
+            SIGN_START_SECS,
+            2 * SIGN_ADVANCE_EVERY + 3,
+            SIGN_ADVANCE_EVERY,
+        );
+        let midnight = sign_times(1_700_006_400 - 2, 9, 2);
+        for times in [bench, midnight] {
+            assert_eq!(check_signing(&times), Ok(times.len()), "times {times:?}");
+        }
+        assert_eq!(
+            envelope_len(SIGN_PAYLOAD_LEN),
+            16 + 15 + 52 + frame_len(SIGN_PAYLOAD_LEN)
+        );
+        let times = bench_sign_times();
+        assert_eq!(times.len(), SIGN_CHAIN_EVENTS);
+        assert!(times.windows(2).all(|w| w[1] - w[0] <= 1));
     }
 }

@@ -16,21 +16,33 @@
 //!   then CRC-32 of it;
 //! - encoding one message into a reused, cleared `BytesMut`.
 //!
+//! Then signing, against `aws-sigv4` (`aws_sigv4::event_stream::sign_message`): a chain of 256
+//! events (the 64 B message), the signing time advancing one second every 64 events, after a
+//! frame-by-frame check that both chains carry the same `:chunk-signature` values. Ours signs
+//! with `sign_to` into a reused `BytesMut` (the session's path, wire bytes), with `sign` (the
+//! envelope as a message) and with `sign` + `Message::encode`; the reference with `sign_message`
+//! (the envelope as a message, its `SigningParams` built per event since they carry the time)
+//! and with `sign_message` + `write_message_to` into a reused `BytesMut`. The target compares the
+//! two paths that produce wire bytes: `sign_to` against `sign_message` + `write_message_to`.
+//!
 //! Each implementation gets five samples of about 0.4 s, each made of batches of about 10 ms (as
 //! many passes over the stream as fit). The figures come from the fastest batch, which is what the
 //! code does when nothing else competes for the core (the machine has two cores and other jobs
 //! may run); the median batch is shown too, and the gap between the two says how noisy the run
 //! was. Nothing here fails on a duration: the process exits non-zero only when the two
-//! implementations disagree on what a stream contains.
+//! implementations disagree on what a stream contains or on a signature.
 
 // The counting global allocator below needs `unsafe impl GlobalAlloc`; nothing else is unsafe.
 #![allow(unsafe_code)]
 
 use bytes::BytesMut;
 use eventstream_benches::{
-    build_stream, check_agreement, copy_crc_floor, crc_floor, decode_ours_chunked,
-    decode_ours_whole, decode_reference_chunked, encode_ours, encode_reference, frame_len,
-    frames_for, our_message, reference_message, size_label, Tally, CHUNK_LEN, PAYLOAD_SIZES,
+    bench_sign_times, build_stream, check_agreement, check_signing, copy_crc_floor, crc_floor,
+    decode_ours_chunked, decode_ours_whole, decode_reference_chunked, encode_ours,
+    encode_reference, envelope_len, frame_len, frames_for, our_message, our_signer,
+    reference_message, reference_signer, sign_ours, sign_ours_encode, sign_ours_to, sign_reference,
+    sign_reference_encode, size_label, Tally, CHUNK_LEN, PAYLOAD_SIZES, SIGN_ADVANCE_EVERY,
+    SIGN_PAYLOAD_LEN, SIGN_SEED,
 };
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -466,6 +478,147 @@ fn encode_case(payload_len: usize, rows: &mut Vec<Row>, verdicts: &mut Vec<Verdi
     }
 }
 
+/// The issue's signing target: ours (`sign_to`, wire bytes) / the reference (`sign_message` +
+/// `write_message_to`, wire bytes), at 64 B.
+const SIGN_TARGET: f64 = 2.0;
+
+/// Signing rows (64 B events); `Err` when the two chains disagree.
+fn sign_case(rows: &mut Vec<Row>, verdicts: &mut Vec<Verdict>) -> Result<(), String> {
+    let payload_len = SIGN_PAYLOAD_LEN;
+    let label = size_label(payload_len);
+    let case = format!("sign {label}");
+    let times = bench_sign_times();
+    let events = times.len();
+    let envelope = envelope_len(payload_len);
+    println!(
+        "{case}: chain of {events} events (inner frame {} B, envelope {envelope} B), the time \
+         advancing 1 s every {SIGN_ADVANCE_EVERY} events; each implementation continues its own \
+         chain from pass to pass",
+        frame_len(payload_len)
+    );
+    println!(
+        "  ours / reference: ours sign_to and ours sign + encode vs reference sign_message + \
+         write_message_to (both wire bytes); ours sign vs reference sign_message (envelope \
+         message, not encoded)"
+    );
+
+    check_signing(&times)?;
+
+    let ours_msg = our_message(payload_len);
+    let their_msg = reference_message(payload_len);
+    let reference = reference_signer();
+    let (mut s_to, mut s_msg, mut s_enc) = (our_signer(), our_signer(), our_signer());
+    let (mut prior_msg, mut prior_enc) = (SIGN_SEED.to_owned(), SIGN_SEED.to_owned());
+    let mut bufs: Vec<BytesMut> = (0..3).map(|_| BytesMut::with_capacity(envelope)).collect();
+    let [buf_to, buf_enc, buf_ref] = &mut bufs[..] else {
+        unreachable!("three buffers")
+    };
+    let mut subjects = vec![
+        Subject {
+            label: "ours: sign_to into reused BytesMut",
+            run: Box::new(|| {
+                black_box(sign_ours_to(&mut s_to, &ours_msg, &times, buf_to));
+                None
+            }),
+        },
+        Subject {
+            label: "ours: sign -> envelope Message",
+            run: Box::new(|| {
+                black_box(sign_ours(&mut s_msg, &ours_msg, &times));
+                None
+            }),
+        },
+        Subject {
+            label: "ours: sign + Message::encode",
+            run: Box::new(|| {
+                black_box(sign_ours_encode(&mut s_enc, &ours_msg, &times, buf_enc));
+                None
+            }),
+        },
+        Subject {
+            label: "reference: sign_message -> Message",
+            run: Box::new(|| {
+                black_box(sign_reference(
+                    &reference,
+                    &mut prior_msg,
+                    &their_msg,
+                    &times,
+                ));
+                None
+            }),
+        },
+        Subject {
+            label: "reference: sign_message + write_message_to",
+            run: Box::new(|| {
+                black_box(sign_reference_encode(
+                    &reference,
+                    &mut prior_enc,
+                    &their_msg,
+                    &times,
+                    buf_ref,
+                ));
+                None
+            }),
+        },
+    ];
+
+    // One untimed pass each (warm-up), then the allocations of one pass of the chain.
+    let allocs: Vec<f64> = subjects
+        .iter_mut()
+        .map(|s| {
+            (s.run)();
+            let (_, n) = counting::count(&mut s.run);
+            n as f64 / events as f64
+        })
+        .collect();
+
+    let timings = measure(&mut subjects);
+    let best: Vec<f64> = timings.iter().map(Timing::best).collect();
+    // Indices into `subjects`.
+    let (ours_to, ours_sign, ours_encode, theirs_sign, theirs_encode) = (0, 1, 2, 3, 4);
+    for (i, (subject, timing)) in subjects.iter().zip(&timings).enumerate() {
+        // Each of ours against the reference row that produces the same thing.
+        let against = |reference: usize, target: Option<f64>| {
+            Some(Ratio {
+                value: best[reference] / best[i],
+                target,
+            })
+        };
+        let vs_reference = if i == ours_to {
+            against(theirs_encode, Some(SIGN_TARGET))
+        } else if i == ours_encode {
+            against(theirs_encode, None)
+        } else if i == ours_sign {
+            against(theirs_sign, None)
+        } else {
+            None
+        };
+        rows.push(Row {
+            case: case.clone(),
+            label: subject.label,
+            msgs_per_sec: events as f64 / best[i],
+            mb_per_sec: (envelope * events) as f64 / best[i] / 1e6,
+            median_mb_per_sec: (envelope * events) as f64 / timing.median() / 1e6,
+            allocs: Some((allocs[i], None)),
+            vs_reference,
+            vs_floor: None,
+        });
+        if i == ours_to {
+            if let Some(r) = vs_reference {
+                ratio_verdict(
+                    format!(
+                        "signing {label}: ours / reference (sign_to vs sign_message + \
+                         write_message_to)"
+                    ),
+                    r,
+                    verdicts,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn print_table(rows: &[Row]) {
     println!();
     println!(
@@ -522,7 +675,10 @@ fn si(v: f64) -> String {
 }
 
 fn main() -> ExitCode {
-    println!("eventstream (ours) vs aws-smithy-eventstream 0.61 (reference): frame layer");
+    println!(
+        "eventstream (ours) vs aws-smithy-eventstream 0.61 (reference): frame layer; \
+         vs aws-sigv4 1 (reference): event signing"
+    );
     println!(
         "messages: 3 string headers (:message-type=event, :event-type=Chunk, \
          :content-type=application/octet-stream) + payload"
@@ -534,7 +690,8 @@ fn main() -> ExitCode {
     );
     println!(
         "ratios compare the fastest batches; floors report the msgs/s the same bytes would be \
-         at; allocs/msg: heap allocations (alloc + realloc) over one pass / messages"
+         at; allocs/msg: heap allocations (alloc + realloc) over one pass / messages; sign rows: \
+         msgs/s = signed events/s, MB = 10^6 bytes of envelope frames"
     );
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average at start: {}", load.trim());
@@ -552,6 +709,11 @@ fn main() -> ExitCode {
     }
     for payload_len in PAYLOAD_SIZES {
         encode_case(payload_len, &mut rows, &mut verdicts);
+    }
+    println!();
+    if let Err(e) = sign_case(&mut rows, &mut verdicts) {
+        eprintln!("DISAGREEMENT in signing: {e}");
+        disagreements.push(e);
     }
 
     print_table(&rows);
