@@ -200,14 +200,12 @@ fn evs_serve_echoes_a_curl_post() {
     assert_eq!(echoed[0].payload(), sent[0].payload());
     assert_eq!(echoed[1..], sent[1..], "the events come back unchanged");
 
+    // Requests without a body: the server answers before reading the body and then resets the
+    // request side with NO_ERROR, as HTTP/2 allows, but curl 7.x takes that reset for a failure
+    // when it comes while it is still uploading.
     for (extra, expected) in [
         (
-            &[
-                "-H",
-                "content-type: application/json",
-                "--data-binary",
-                "{}",
-            ][..],
+            &["-X", "POST", "-H", "content-type: application/json"][..],
             "415",
         ),
         (&["-X", "GET"][..], "405"),

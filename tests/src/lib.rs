@@ -569,3 +569,4 @@ mod tests {
         assert_eq!(build_frame(&block, b"payload"), &encode(&msg)[..]);
     }
 }
+pub mod fuzz;

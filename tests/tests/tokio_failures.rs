@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_common::*;
 
@@ -341,42 +342,61 @@ async fn a_lost_connection_reaches_both_halves_at_the_server() {
     .await;
 }
 
-/// The server sends GOAWAY with an error before it processed the stream, and closes the
-/// connection: both halves fail with the GOAWAY.
+/// Reads HTTP/2 frames from `tcp` (after the client's preface) until the HEADERS of stream 1.
+async fn read_until_headers_of_stream_1(tcp: &mut TcpStream) {
+    let mut preface = [0u8; 24];
+    tcp.read_exact(&mut preface).await.expect("the preface");
+    loop {
+        let mut head = [0u8; 9];
+        tcp.read_exact(&mut head).await.expect("a frame header");
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await.expect("a frame payload");
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if head[3] == 0x1 && stream == 1 {
+            return;
+        }
+    }
+}
+
+/// A server that never processed the stream sends GOAWAY with an error (written by hand: last
+/// stream id 0, ENHANCE_YOUR_CALM) and keeps the connection open: both halves fail with the
+/// GOAWAY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_goaway_reaches_both_halves() {
     within_hang_timeout(async {
         let (listener, addr) = listen().await;
         let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.expect("accepts");
-            let mut connection = h2::server::handshake(tcp).await.expect("handshake");
-            // No stream was processed: GOAWAY's last stream id is 0, so every stream fails.
-            connection.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
-            let _ = poll_fn(|cx| connection.poll_closed(cx)).await;
+            let (mut tcp, _) = listener.accept().await.expect("accepts");
+            // The server preface: an empty SETTINGS.
+            tcp.write_all(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0])
+                .await
+                .expect("writes");
+            read_until_headers_of_stream_1(&mut tcp).await;
+            let mut goaway = vec![0, 0, 8, 0x7, 0, 0, 0, 0, 0];
+            goaway.extend_from_slice(&0u32.to_be_bytes()); // last stream id
+            goaway.extend_from_slice(&u32::from(Reason::ENHANCE_YOUR_CALM).to_be_bytes());
+            tcp.write_all(&goaway).await.expect("writes");
+            // Keep the connection open until the client closes it.
+            let mut rest = Vec::new();
+            let _ = tcp.read_to_end(&mut rest).await;
         });
 
         let client = Client::connect(addr).await.expect("connects");
-        match client
+        let (mut sender, mut receiver) = client
             .open(request(addr, None), client_session(Mode::HttpBinding))
             .await
-        {
-            Ok((mut sender, mut receiver)) => {
-                match receiver.recv().await {
-                    Some(Err(Error::GoAway { reason })) => {
-                        assert_eq!(reason, Reason::ENHANCE_YOUR_CALM)
-                    }
-                    other => panic!("expected the GOAWAY, got {other:?}"),
-                }
-                assert!(receiver.recv().await.is_none());
-                match sender.send(numbered_event(0, 0, 10)).await {
-                    Err(Error::GoAway { reason }) => assert_eq!(reason, Reason::ENHANCE_YOUR_CALM),
-                    other => panic!("expected the GOAWAY, got {other:?}"),
-                }
-            }
-            // The GOAWAY arrived before the stream could be opened.
-            Err(Error::GoAway { reason }) => assert_eq!(reason, Reason::ENHANCE_YOUR_CALM),
-            Err(other) => panic!("expected the GOAWAY, got {other:?}"),
+            .expect("opens");
+        match receiver.recv().await {
+            Some(Err(Error::GoAway { reason })) => assert_eq!(reason, Reason::ENHANCE_YOUR_CALM),
+            other => panic!("expected the GOAWAY, got {other:?}"),
         }
+        assert!(receiver.recv().await.is_none());
+        match sender.send(numbered_event(0, 0, 10)).await {
+            Err(Error::GoAway { reason }) => assert_eq!(reason, Reason::ENHANCE_YOUR_CALM),
+            other => panic!("expected the GOAWAY, got {other:?}"),
+        }
+        drop((sender, receiver, client));
         server.await.expect("the server does not panic");
     })
     .await;

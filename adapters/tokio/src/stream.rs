@@ -17,15 +17,36 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::Span;
 
 /// The most bytes of a non-200 response's body kept in [`Error::Status`].
 pub const MAX_ERROR_BODY_LEN: usize = 64 * 1024;
 
-/// The time now, for signing and for clock-skew checks.
-fn now() -> Result<SigningTime, Error> {
-    SigningTime::from_system_time(SystemTime::now()).map_err(Error::Clock)
+/// The system clock in whole seconds, for signing and for clock-skew checks: the `SigningTime`
+/// of the current second is computed once.
+#[derive(Debug, Default)]
+struct Clock {
+    cached: Option<SigningTime>,
+}
+
+impl Clock {
+    /// The time now.
+    fn now(&mut self) -> Result<SigningTime, Error> {
+        let now = SystemTime::now();
+        let secs = now
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
+        match (self.cached, secs) {
+            (Some(t), Some(secs)) if t.unix_seconds() == secs => Ok(t),
+            _ => {
+                let t = SigningTime::from_system_time(now).map_err(Error::Clock)?;
+                self.cached = Some(t);
+                Ok(t)
+            }
+        }
+    }
 }
 
 /// Where our side of the HTTP/2 stream is.
@@ -54,6 +75,7 @@ pub(crate) struct Inner {
     sender_waker: Option<Waker>,
     receiver_waker: Option<Waker>,
     bytes_sent: u64,
+    clock: Clock,
     span: Span,
 }
 
@@ -266,6 +288,7 @@ impl Shared {
                 sender_waker: None,
                 receiver_waker: None,
                 bytes_sent: 0,
+                clock: Clock::default(),
                 span: span.clone(),
             }),
             span,
@@ -337,7 +360,8 @@ impl Sender {
             if let Some(e) = &inner.error {
                 return Err(e.clone());
             }
-            f(&mut inner.session, now()?).map_err(Error::from_send)?;
+            let now = inner.clock.now()?;
+            f(&mut inner.session, now).map_err(Error::from_send)?;
             inner.collect();
         }
         self.flush().await
@@ -554,12 +578,21 @@ impl Receiver {
     /// # Errors
     ///
     /// [`Error::Status`] for a status other than 200, or the stream's failure;
-    /// [`Error::Config`] at a server, which has no response head to wait for.
+    /// [`Error::Config`] at a server, which has no response head to wait for. A failure is
+    /// delivered once to the application: when this method returns it, the stream then ends
+    /// without it (once the stream yielded it, this method returns the head that came, or the
+    /// failure again).
     pub async fn response(&mut self) -> Result<&http::response::Parts, Error> {
         poll_fn(|cx| self.poll_head(cx)).await?;
-        self.head
-            .as_ref()
-            .ok_or(Error::Config("a server stream has no response head"))
+        match &self.head {
+            Some(head) => Ok(head),
+            None => Err(self
+                .shared
+                .lock()
+                .error
+                .clone()
+                .unwrap_or(Error::Config("a server stream has no response head"))),
+        }
     }
 
     /// The next event: as [`Stream::poll_next`], as an `async fn`.
@@ -706,7 +739,7 @@ impl Stream for Receiver {
             // assembled aside): give the window back for them.
             this.release();
             if !this.pending.is_empty() {
-                if let Ok(t) = now() {
+                if let Ok(t) = inner.clock.now() {
                     inner.session.set_now(t);
                 }
                 let n = inner.session.handle_bytes(&this.pending);

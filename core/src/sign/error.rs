@@ -101,3 +101,13 @@ pub enum SeedError {
     #[error("the Authorization header's signature is not 64 hex digits")]
     InvalidSignature,
 }
+
+impl SeedError {
+    /// A stable `snake_case` name: `no_signature` or `invalid_signature`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            SeedError::NoSignature => "no_signature",
+            SeedError::InvalidSignature => "invalid_signature",
+        }
+    }
+}
