@@ -1,4 +1,5 @@
-//! The `evs` command: decode, encode, sign and verify AWS event stream frames
+//! The `evs` command: decode, encode, sign and verify AWS event stream frames, and serve, send
+//! and demonstrate event streams over HTTP/2
 //! (`application/vnd.amazon.eventstream`) as JSON Lines.
 //!
 //! This file parses the command line, opens the input, dispatches to a subcommand and turns its
@@ -44,7 +45,7 @@ JSON Lines format:
 Exit status:
   0 success; 1 bad input or IO error, with one `error: ...` line on standard error; 2 usage error";
 
-/// Decode, encode, sign and verify AWS event stream frames (application/vnd.amazon.eventstream).
+/// Decode, encode, sign, verify, serve and send AWS event streams (application/vnd.amazon.eventstream).
 ///
 /// `evs decode` turns binary frames into JSON Lines, one message per line; `evs encode` turns
 /// such lines back into frames. `evs decode f | evs encode` reproduces f byte for byte.
@@ -52,6 +53,9 @@ Exit status:
 /// `evs sign` turns JSON Lines into a SigV4 chain of signed envelope frames; `evs verify` checks
 /// such a chain and prints the messages inside. `evs sign --end ... | evs verify ...` gives back
 /// the lines.
+///
+/// `evs serve` is an HTTP/2 mirror server, `evs send` streams JSON Lines events to a server, and
+/// `evs demo` runs a signed stream end to end on loopback.
 #[derive(Debug, Parser)]
 #[command(name = "evs", version, after_long_help = FORMAT_HELP)]
 struct Cli {

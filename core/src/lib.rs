@@ -105,8 +105,3 @@ extern crate alloc;
 pub mod frame;
 pub mod session;
 pub mod sign;
-
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -570,3 +570,8 @@ mod tests {
     }
 }
 pub mod fuzz;
+
+/// The README's examples, compiled (and, where they need no server, run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
