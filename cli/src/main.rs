@@ -1,6 +1,6 @@
-//! The `evs` command: decode, encode, sign and verify AWS event stream frames, and serve, send
-//! and demonstrate event streams over HTTP/2
-//! (`application/vnd.amazon.eventstream`) as JSON Lines.
+//! The `evs` command: AWS event streams (`application/vnd.amazon.eventstream`) from the command
+//! line. Decode and encode frames as JSON Lines, sign and verify signing chains, and serve, send
+//! and demonstrate event streams over HTTP/2.
 //!
 //! This file parses the command line, opens the input, dispatches to a subcommand and turns its
 //! result into a message on standard error and an exit status: 0 on success, 1 on bad input or an
