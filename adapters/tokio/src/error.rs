@@ -12,7 +12,7 @@ use std::sync::Arc;
 ///
 /// A stream's failure is delivered to both halves: the [`Receiver`](crate::Receiver) yields it
 /// once as its last item, and every later command of the [`Sender`](crate::Sender) returns it.
-/// The error is cheap to clone (the HTTP/2 and IO causes are shared).
+/// The error is cheap to clone (the HTTP/2, IO and body causes are shared).
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -64,12 +64,17 @@ pub enum Error {
     /// The system clock is outside the years 0 to 9999, so events cannot be signed.
     #[error("the system clock is unusable for signing: {0}")]
     Clock(#[source] TimeOutOfRange),
+    /// An HTTP body read by [`BodyEvents`](crate::BodyEvents) failed: its connection was lost,
+    /// or the HTTP library found the body malformed or incomplete. The cause is the body
+    /// stream's own error (for example a `hyper::Error` or a `reqwest::Error`).
+    #[error("the body failed: {0}")]
+    Body(#[source] Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
     /// A stable `snake_case` name for the error: `reset`, `go_away`, `connection_lost`, `h2`,
     /// `status`, the session error's own kind (for example `signature_mismatch`), the refused
-    /// command's kind (for example `finished`), `config`, `connect` or `clock`.
+    /// command's kind (for example `finished`), `config`, `connect`, `clock` or `body`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Reset { .. } => "reset",
@@ -82,6 +87,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Connect(_) => "connect",
             Error::Clock(_) => "clock",
+            Error::Body(_) => "body",
         }
     }
 

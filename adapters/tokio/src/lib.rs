@@ -29,6 +29,9 @@
 //!   which resets the stream) reaches both halves: the receiver yields it once as its last item,
 //!   the sender's commands return it. No send waits forever on a dead connection, and no task
 //!   outlives the connection's handles and streams.
+//! - [`BodyEvents`] reads the events of a response body of any HTTP version (an HTTP/1.1
+//!   chunked response from hyper or reqwest, say): a [`Stream`](futures_core::Stream) of
+//!   `Bytes` chunks becomes a stream of the session's events, with the [`Receiver`]'s items.
 //! - Spans: `h2_connection` (`id`, `side`) and, inside it, `event_stream` (`stream_id`). The
 //!   library prints nothing.
 //!
@@ -82,12 +85,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod body;
 mod client;
 mod error;
 pub mod mirror;
 mod server;
 mod stream;
 
+pub use body::BodyEvents;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use server::{Incoming, ServerBuilder, ServerConnection};

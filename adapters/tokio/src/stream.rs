@@ -26,13 +26,13 @@ pub const MAX_ERROR_BODY_LEN: usize = 64 * 1024;
 /// The system clock in whole seconds, for signing and for clock-skew checks: the `SigningTime`
 /// of the current second is computed once.
 #[derive(Debug, Default)]
-struct Clock {
+pub(crate) struct Clock {
     cached: Option<SigningTime>,
 }
 
 impl Clock {
     /// The time now.
-    fn now(&mut self) -> Result<SigningTime, Error> {
+    pub(crate) fn now(&mut self) -> Result<SigningTime, Error> {
         let now = SystemTime::now();
         let secs = now
             .duration_since(UNIX_EPOCH)

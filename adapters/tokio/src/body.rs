@@ -1,0 +1,279 @@
+//! An event stream read from an HTTP body of any HTTP version: a [`Stream`] of `Bytes` chunks
+//! (a hyper or reqwest response body, for example an HTTP/1.1 chunked response) turned into a
+//! stream of the session's events.
+
+use crate::error::Error;
+use crate::stream::Clock;
+use bytes::{Buf, Bytes};
+use eventstream::session::{Mode, Role, Session, SessionConfig, SessionEvent};
+use futures_core::stream::FusedStream;
+use futures_core::Stream;
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+pin_project_lite::pin_project! {
+    /// The events of an event stream read from an HTTP body: a [`Stream`] of
+    /// `Result<SessionEvent, Error>`, with the same items as the HTTP/2
+    /// [`Receiver`](crate::Receiver).
+    ///
+    /// The body is any [`Stream`] of `Result<Bytes, E>` chunks, in whatever pieces they come:
+    /// a hyper response body as `http_body_util::BodyDataStream::new(response.into_body())`, a
+    /// reqwest response as `response.bytes_stream()`. The HTTP exchange itself (the request,
+    /// the status, the `content-type`) is the caller's: this type only reads the body.
+    ///
+    /// # Items
+    ///
+    /// In order: `Event`s (or, with an RPC session passed to
+    /// [`with_session`](Self::with_session), first `InitialResponse`), and a last item that is
+    /// one of
+    ///
+    /// - `Ok(End)`: the body ended at a frame boundary (after the end frame, when the session
+    ///   verifies signatures);
+    /// - `Ok(Exception { .. })` or `Ok(Error { .. })`: the server ended the stream with a
+    ///   modeled or an unmodeled error (`:message-type` `exception` or `error`); whatever the
+    ///   body still holds is discarded;
+    /// - `Err(Error::Session(_))`: the session failed on the server's bytes (a bad frame, a
+    ///   broken signature chain, a sequencing error), or the body ended inside a frame (kind
+    ///   `truncated`) or before the end frame a verifier requires. [`SessionEvent::Failed`] is
+    ///   never yielded;
+    /// - `Err(Error::Body(_))`: the body itself failed (the connection was lost, the HTTP
+    ///   framing was broken or cut short), even at a frame boundary: an incomplete body is
+    ///   never a clean end.
+    ///
+    /// Then `None`, forever. The body is dropped with the last item: a body that was not read
+    /// to its end (after an exception, say) lets its HTTP library close the connection.
+    ///
+    /// # Memory and backpressure
+    ///
+    /// Chunks are handed to the session as they are ([`Session::handle_bytes`]): a frame that
+    /// lies whole in one chunk is not copied, its payload is a slice of the chunk. The session
+    /// consumes bytes only while its queue of received events has room; the rest of a chunk is
+    /// kept, and the body is polled again only once the session has consumed all of it. So an
+    /// application that stops polling holds the body, and through it the connection and the
+    /// server, back: at most one chunk, one partial frame and the session's queue are buffered.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use eventstream::session::{EventBuilder, ExceptionBuilder, SessionEvent};
+    /// use eventstream_tokio::BodyEvents;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // What a server sends: two events and an exception...
+    /// let mut wire = BytesMut::new();
+    /// EventBuilder::new("Tick").payload(&b"1"[..]).build().encode(&mut wire)?;
+    /// EventBuilder::new("Tick").payload(&b"2"[..]).build().encode(&mut wire)?;
+    /// ExceptionBuilder::new("ThrottlingException")
+    ///     .payload(&b"{\"message\":\"slow down\"}"[..])
+    ///     .build()
+    ///     .encode(&mut wire)?;
+    /// let wire = wire.freeze();
+    ///
+    /// // ...as a body that arrives in 7-byte chunks.
+    /// let chunks: Vec<Result<Bytes, std::io::Error>> =
+    ///     wire.chunks(7).map(|chunk| Ok(wire.slice_ref(chunk))).collect();
+    /// let body = futures::stream::iter(chunks);
+    ///
+    /// let mut events = BodyEvents::new(body);
+    /// let mut ticks = Vec::new();
+    /// while let Some(item) = events.recv().await {
+    ///     match item? {
+    ///         SessionEvent::Event(m) => ticks.push(m.payload().clone()),
+    ///         SessionEvent::Exception { exception_type, .. } => {
+    ///             assert_eq!(&*exception_type, "ThrottlingException");
+    ///         }
+    ///         other => panic!("unexpected {other:?}"),
+    ///     }
+    /// }
+    /// assert_eq!(ticks, [&b"1"[..], &b"2"[..]]);
+    /// assert!(events.recv().await.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// With hyper (HTTP/1.1 or HTTP/2), once the response head has been checked:
+    ///
+    /// ```no_run
+    /// use eventstream::session::SessionEvent;
+    /// use eventstream_tokio::BodyEvents;
+    /// use http_body_util::BodyDataStream;
+    ///
+    /// async fn read(response: hyper::Response<hyper::body::Incoming>) -> Result<(), eventstream_tokio::Error> {
+    ///     let mut events = BodyEvents::new(BodyDataStream::new(response.into_body()));
+    ///     while let Some(event) = events.recv().await {
+    ///         if let SessionEvent::Event(m) = event? {
+    ///             println!("{:?}: {} bytes", m.header_str(":event-type"), m.payload().len());
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub struct BodyEvents<B> {
+        // `None` once the last item was yielded.
+        #[pin]
+        body: Option<B>,
+        session: Session,
+        // The part of the last chunk that the session has not consumed yet.
+        pending: Bytes,
+        // The body ended: the session was told.
+        eof: bool,
+        // The last item was yielded.
+        done: bool,
+        received: u64,
+        clock: Clock,
+    }
+}
+
+impl<B> BodyEvents<B> {
+    /// Reads the events of `body` with a client session in HTTP-binding mode (restJson1,
+    /// restXml: no initial messages) with the default limits, which verifies no signatures.
+    pub fn new(body: B) -> Self {
+        Self::with_session(
+            body,
+            Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding)),
+        )
+    }
+
+    /// Reads the events of `body` with `session`: for example one with other
+    /// [`Limits`](eventstream::frame::Limits) or queue size, in [`Mode::Rpc`] (its first item is
+    /// then the `InitialResponse`), or with a verifier (the body must then end with the signed
+    /// end frame).
+    ///
+    /// Only the session's receiving side is used: nothing it queues for transmission (a reset
+    /// after a failure, say) is sent anywhere. A server session reading a request body works
+    /// too.
+    pub fn with_session(body: B, session: Session) -> Self {
+        BodyEvents {
+            body: Some(body),
+            session,
+            pending: Bytes::new(),
+            eof: false,
+            done: false,
+            received: 0,
+            clock: Clock::default(),
+        }
+    }
+
+    /// The body bytes received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.received
+    }
+}
+
+impl<B, E> BodyEvents<B>
+where
+    B: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// The next item: as [`Stream::poll_next`], as an `async fn`. (For a body that is not
+    /// [`Unpin`], pin it first: `BodyEvents::new(Box::pin(body))`.)
+    pub async fn recv(&mut self) -> Option<Result<SessionEvent, Error>> {
+        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<B, E> Stream for BodyEvents<B>
+where
+    B: Stream<Item = Result<Bytes, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Item = Result<SessionEvent, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        let mut stalled = false;
+        loop {
+            if let Some(event) = this.session.poll_event() {
+                if !event.is_terminal() {
+                    return Poll::Ready(Some(Ok(event)));
+                }
+                *this.done = true;
+                this.body.set(None);
+                *this.pending = Bytes::new();
+                return Poll::Ready(Some(match event {
+                    SessionEvent::Failed(e) => Err(Error::Session(e)),
+                    other => Ok(other),
+                }));
+            }
+            if !this.pending.is_empty() {
+                if let Ok(now) = this.clock.now() {
+                    this.session.set_now(now);
+                }
+                let n = this.session.handle_bytes(this.pending);
+                this.pending.advance(n);
+                if n > 0 || !stalled {
+                    // With an empty event queue the session always consumes something; never
+                    // spin if it did not.
+                    stalled = n == 0;
+                    continue;
+                }
+                *this.done = true;
+                this.body.set(None);
+                *this.pending = Bytes::new();
+                return Poll::Ready(Some(Err(Error::Config(
+                    "the session stopped consuming input",
+                ))));
+            }
+            let body = match this.body.as_mut().as_pin_mut() {
+                Some(body) if !*this.eof => body,
+                // Unreachable while the session keeps its contract (a terminal event follows
+                // the end of input); never spin on it.
+                _ => {
+                    *this.done = true;
+                    this.body.set(None);
+                    return Poll::Ready(None);
+                }
+            };
+            match body.poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    *this.received += chunk.len() as u64;
+                    *this.pending = chunk;
+                }
+                Poll::Ready(None) => {
+                    *this.eof = true;
+                    this.session.handle_end_of_input();
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    // The events of the frames received whole were all delivered (the body is
+                    // polled only then); what a partial frame held is lost with the body.
+                    this.session.handle_reset("the body failed");
+                    *this.done = true;
+                    this.body.set(None);
+                    let cause: Box<dyn std::error::Error + Send + Sync> = e.into();
+                    return Poll::Ready(Some(Err(Error::Body(Arc::from(cause)))));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<B, E> FusedStream for BodyEvents<B>
+where
+    B: Stream<Item = Result<Bytes, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
+impl<B> fmt::Debug for BodyEvents<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyEvents")
+            .field("session", &self.session)
+            .field("pending", &self.pending.len())
+            .field("eof", &self.eof)
+            .field("done", &self.done)
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
