@@ -8,10 +8,12 @@
 //!
 //! The core reads no clock: every signature takes its [`SigningTime`] from the caller.
 
+mod decoder;
 mod error;
 pub mod sigv4;
 mod time;
 
+pub use decoder::VerifyingDecoder;
 pub use error::{SeedError, SignError, VerifyError};
 pub use sigv4::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
 pub use time::{SigningTime, TimeOutOfRange};

@@ -221,3 +221,40 @@ fn debug_hides_the_secret() {
     assert!(!text.contains("secret\""), "{text}");
     assert!(text.contains("<redacted>"));
 }
+
+#[test]
+fn verifying_decoder_reports_truncation_and_a_missing_end_frame() {
+    use crate::frame::Limits;
+    let chain = sign_chain(&mut SigV4Signer::new(params(), SEED), &[10, 11]);
+    let mut wire = BytesMut::new();
+    for m in &chain {
+        m.encode(&mut wire).unwrap();
+    }
+    let read = |bytes: &[u8]| -> Result<Vec<Message>, VerifyError> {
+        let mut r = VerifyingDecoder::new(Limits::DEFAULT)
+            .with_verifier(SigV4Verifier::new(params(), SEED));
+        let mut got = Vec::new();
+        for piece in bytes.chunks(7) {
+            r.handle_input(piece);
+            while let Some(m) = r.poll_message()? {
+                got.push(m);
+            }
+        }
+        r.finish()?;
+        Ok(got)
+    };
+    assert_eq!(read(&wire).unwrap(), [event(0), event(1)]);
+    assert_eq!(
+        read(&wire[..wire.len() - 3]).unwrap_err().kind(),
+        "truncated"
+    );
+    let end_len = chain.last().unwrap().encoded_len();
+    assert_eq!(
+        read(&wire[..wire.len() - end_len]).unwrap_err().kind(),
+        "missing_end_frame"
+    );
+    // Without a verifier, frames come out as they are.
+    let mut plain = VerifyingDecoder::new(Limits::DEFAULT);
+    plain.handle_input(&wire);
+    assert_eq!(plain.poll_message().unwrap().as_ref(), Some(&chain[0]));
+}
