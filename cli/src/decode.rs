@@ -1,8 +1,9 @@
 //! `evs decode`: binary frames in, JSON Lines out, streaming.
 
-use crate::stream::{for_each_frame, write_json_line, CHUNK_LEN};
+use crate::stream::{for_each_message, write_json_line, CHUNK_LEN};
 use crate::CliError;
 use eventstream::frame::Limits;
+use eventstream::sign::VerifyingDecoder;
 use std::io::{BufWriter, Read, Write};
 
 /// Decodes every frame of `input` and writes each message to `output` as one line of JSON.
@@ -16,7 +17,8 @@ use std::io::{BufWriter, Read, Write};
 pub(crate) fn run(mut input: impl Read, output: impl Write) -> Result<(), CliError> {
     let mut out = BufWriter::with_capacity(CHUNK_LEN, output);
     let mut line = String::new();
-    let result = for_each_frame(&mut input, Limits::DEFAULT, &mut out, |msg, out| {
+    let decoder = VerifyingDecoder::new(Limits::DEFAULT);
+    let result = for_each_message(&mut input, decoder, &mut out, |msg, out| {
         write_json_line(&msg, &mut line, out)
     });
     let flushed = out.flush().map_err(CliError::Write);

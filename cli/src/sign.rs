@@ -181,7 +181,7 @@ mod tests {
 
     /// Decodes a stream of envelopes.
     fn envelopes(wire: &[u8]) -> Vec<Message> {
-        let mut decoder = FrameDecoder::with_limits(crate::verify::ENVELOPE_LIMITS);
+        let mut decoder = FrameDecoder::with_limits(Limits::DEFAULT.enveloped());
         decoder.handle_input(wire);
         let mut out = Vec::new();
         while let Some(msg) = decoder.poll_message().expect("valid frames") {

@@ -8,7 +8,8 @@
 
 use crate::json::{message_from_json_line, write_message_json};
 use crate::CliError;
-use eventstream::frame::{FrameDecoder, Limits, Message};
+use eventstream::frame::Message;
+use eventstream::sign::{VerifyError, VerifyingDecoder};
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 /// How many bytes are read from the input at a time, and the size of the output buffers.
@@ -18,19 +19,20 @@ pub(crate) const CHUNK_LEN: usize = 64 * 1024;
 /// limits allow (a 24 MiB payload is 32 MiB of base64, plus up to 128 KiB of headers, escaped).
 pub(crate) const MAX_LINE_LEN: usize = 64 * 1024 * 1024;
 
-/// Decodes every frame of `input` with `limits` and hands each message to `each`, with `out`.
+/// Feeds `input` to `decoder` and hands each message it gives (a frame, or the verified inner
+/// message of an envelope) to `each`, with `out`.
 ///
 /// The input is read in chunks of 64 KiB; the messages decoded from a chunk are handed out and
-/// `out` is flushed before the next chunk is read. At the end of the input, a frame cut short is
-/// [`CliError::Frame`] (`truncated`). The first error, of the decoder or of `each`, stops the
-/// loop; `out` is not flushed then (the caller flushes it once, whatever the result).
-pub(crate) fn for_each_frame<W: Write>(
+/// `out` is flushed before the next chunk is read. At the end of the input, the decoder's checks
+/// apply: a frame cut short is [`CliError::Frame`] (`truncated`), a signed stream without its end
+/// frame `missing_end_frame` (see [`decode_error`]). The first error, of the decoder or of `each`,
+/// stops the loop; `out` is not flushed then (the caller flushes it once, whatever the result).
+pub(crate) fn for_each_message<W: Write>(
     input: &mut impl Read,
-    limits: Limits,
+    mut decoder: VerifyingDecoder,
     out: &mut W,
     mut each: impl FnMut(Message, &mut W) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
-    let mut decoder = FrameDecoder::with_limits(limits);
     let mut chunk = vec![0u8; CHUNK_LEN];
     loop {
         let n = match input.read(&mut chunk) {
@@ -40,18 +42,24 @@ pub(crate) fn for_each_frame<W: Write>(
             Err(e) => return Err(CliError::Read(e)),
         };
         decoder.handle_input(&chunk[..n]);
-        while let Some(msg) = decoder.poll_message().map_err(CliError::Frame)? {
+        while let Some(msg) = decoder.poll_message().map_err(decode_error)? {
             each(msg, out)?;
         }
         out.flush().map_err(CliError::Write)?;
     }
-    decoder.finish().map_err(CliError::Frame)?;
-    // `finish` succeeds when complete frames are still buffered; the loop above leaves none, but
-    // hand out any that remain rather than rely on it.
-    while let Some(msg) = decoder.poll_message().map_err(CliError::Frame)? {
-        each(msg, out)?;
+    decoder.finish().map_err(decode_error)
+}
+
+/// The error line of a decoder's error: a frame error is `error: <frame kind>: <detail>`, any
+/// other (a broken chain, a missing end frame) `error: <kind>: <message>`.
+fn decode_error(err: VerifyError) -> CliError {
+    match err {
+        VerifyError::Frame(e) => CliError::Frame(e),
+        other => CliError::Kind {
+            kind: other.kind(),
+            detail: other.to_string(),
+        },
     }
-    Ok(())
 }
 
 /// Writes `msg` to `out` as one line of JSON with its newline, formatted in `line`, a buffer
@@ -200,15 +208,15 @@ mod tests {
 
     /// Frames are handed out in order; a frame cut short is `truncated` after the earlier ones.
     #[test]
-    fn for_each_frame_hands_out_messages_then_checks_the_end() {
+    fn for_each_message_hands_out_messages_then_checks_the_end() {
         let mut wire = bytes::BytesMut::new();
         for payload in [&b"one"[..], b"two"] {
             Message::new(payload).encode(&mut wire).expect("encodes");
         }
         let mut seen = Vec::new();
-        let result = for_each_frame(
+        let result = for_each_message(
             &mut &wire[..wire.len() - 1],
-            Limits::DEFAULT,
+            VerifyingDecoder::new(eventstream::frame::Limits::DEFAULT),
             &mut io::sink(),
             |msg, _| {
                 seen.push(msg);

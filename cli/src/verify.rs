@@ -2,19 +2,15 @@
 //! Lines, streaming.
 
 use crate::signing::SigningArgs;
-use crate::stream::{for_each_frame, write_json_line, CHUNK_LEN};
+use crate::stream::{for_each_message, write_json_line, CHUNK_LEN};
 use crate::{CliError, InputArgs};
 use clap::Args;
-use eventstream::frame::Limits;
-use eventstream::sign::{SigV4Verifier, Verified, VerifyError};
+use eventstream::frame::{Limits, Message};
+use eventstream::sign::{
+    EventVerifier, SigV4Verifier, SigningTime, Verified, VerifyError, VerifyingDecoder,
+};
 use std::io::{BufWriter, Read, Write};
-
-/// The limits envelopes are decoded with: the default header limits, and room in the payload for
-/// the largest inner frame the default limits allow (which the verifier decodes with them).
-/// With the default limits themselves, an envelope around a message with a 24 MiB payload would
-/// be rejected as `payload_too_long`.
-pub(crate) const ENVELOPE_LIMITS: Limits =
-    Limits::DEFAULT.with_max_payload_len(Limits::DEFAULT.max_frame_len() as u32);
+use std::sync::{Arc, OnceLock};
 
 /// The arguments of `evs verify`.
 #[derive(Debug, Args)]
@@ -40,36 +36,56 @@ pub(crate) fn run(
     output: impl Write,
     args: &VerifyArgs,
 ) -> Result<(), CliError> {
-    let mut verifier = SigV4Verifier::new(args.signing.params(), args.signing.seed());
+    let bad_inner = Arc::new(OnceLock::new());
+    let verifier = NamesBadInner {
+        verifier: SigV4Verifier::new(args.signing.params(), args.signing.seed()),
+        bad_inner: Arc::clone(&bad_inner),
+    };
+    // The messages are checked against the default limits, their envelopes against
+    // `Limits::enveloped` of them: the envelope of a message with a 24 MiB payload fits.
+    let decoder = VerifyingDecoder::new(Limits::DEFAULT).with_verifier(verifier);
     let mut out = BufWriter::with_capacity(CHUNK_LEN, output);
     let mut line = String::new();
-    let mut index = 0u64;
-    let result = for_each_frame(&mut input, ENVELOPE_LIMITS, &mut out, |envelope, out| {
-        let verified = verifier
-            .verify(&envelope, None)
-            .map_err(|e| verify_error(&e, index))?;
-        index += 1;
-        match verified {
-            Verified::Message(inner) => write_json_line(&inner, &mut line, out),
-            Verified::End => Ok(()),
-        }
+    let result = for_each_message(&mut input, decoder, &mut out, |inner, out| {
+        write_json_line(&inner, &mut line, out)
     })
-    .and_then(|()| verifier.finish().map_err(|e| verify_error(&e, index)));
+    .map_err(|err| match (err, bad_inner.get()) {
+        // An inner message that is not a valid frame names its envelope, since the frame error's
+        // offsets count from the start of the inner message.
+        (CliError::Frame(e), Some(index)) => CliError::Kind {
+            kind: e.kind(),
+            detail: format!("the inner message of envelope {index}: {e}"),
+        },
+        (err, _) => err,
+    });
     let flushed = out.flush().map_err(CliError::Write);
     result.and(flushed)
 }
 
-/// The error line of a verification error: its kind, and its message; an inner message that is
-/// not a valid frame names its envelope, since the frame error's offsets count from the start
-/// of the inner message.
-fn verify_error(err: &VerifyError, index: u64) -> CliError {
-    let detail = match err {
-        VerifyError::Frame(e) => format!("the inner message of envelope {index}: {e}"),
-        other => other.to_string(),
-    };
-    CliError::Kind {
-        kind: err.kind(),
-        detail,
+/// A [`SigV4Verifier`] that notes the index of the envelope whose inner message is not a valid
+/// frame, for the error line: the decoder reports the frame errors of the envelopes and of the
+/// messages inside them alike.
+struct NamesBadInner {
+    verifier: SigV4Verifier,
+    bad_inner: Arc<OnceLock<u64>>,
+}
+
+impl EventVerifier for NamesBadInner {
+    fn verify(
+        &mut self,
+        envelope: &Message,
+        now: Option<SigningTime>,
+    ) -> Result<Verified, VerifyError> {
+        let index = self.verifier.verified_count();
+        let verified = self.verifier.verify(envelope, now);
+        if let Err(VerifyError::Frame(_)) = verified {
+            let _ = self.bad_inner.set(index);
+        }
+        verified
+    }
+
+    fn finish(&mut self) -> Result<(), VerifyError> {
+        self.verifier.finish()
     }
 }
 
@@ -78,8 +94,7 @@ mod tests {
     use super::*;
     use crate::json::message_to_json_line;
     use bytes::{BufMut as _, BytesMut};
-    use eventstream::frame::Message;
-    use eventstream::sign::{Credentials, SigV4Signer, SigningParams, SigningTime};
+    use eventstream::sign::{Credentials, SigV4Signer, SigningParams};
 
     const SEED: &str = "e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b";
 
@@ -126,7 +141,7 @@ mod tests {
             signer
                 .sign(msg, t)
                 .expect("signs")
-                .encode_with_limits(&ENVELOPE_LIMITS, &mut wire)
+                .encode_with_limits(&Limits::DEFAULT.enveloped(), &mut wire)
                 .expect("encodes");
         }
         if end {

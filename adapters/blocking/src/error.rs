@@ -104,6 +104,16 @@ pub(crate) fn read_error(err: io::Error) -> Error {
     }
 }
 
+/// Maps an error of a reader's [`VerifyingDecoder`](eventstream::sign::VerifyingDecoder): a frame
+/// error (of an envelope, or of the message inside one) is [`Error::Frame`], as from a plain
+/// decoder; anything else is [`Error::Verify`].
+pub(crate) fn decode_error(err: VerifyError) -> Error {
+    match err {
+        VerifyError::Frame(e) => Error::Frame(e),
+        other => Error::Verify(other),
+    }
+}
+
 /// The current time, for signing.
 pub(crate) fn now() -> Result<eventstream::sign::SigningTime, Error> {
     Ok(eventstream::sign::SigningTime::from_system_time(

@@ -8,8 +8,8 @@
 //!                       │                                 │                               │
 //!   this crate    MessageWriter ──► Write       Connection = Sender + Receiver           │
 //!                 MessageReader ◄── Read          │ Session::send, poll_transmit ──► write_all, shutdown
-//!                 (FrameDecoder, Iterator)       │ read ──► Session::handle_input ──► poll_event
-//!   core          frame::{Message, FrameDecoder}, sign::{SigV4Signer, SigV4Verifier}, session::Session
+//!                 (VerifyingDecoder, Iterator)   │ read ──► Session::handle_input ──► poll_event
+//!   core          frame::Message, sign::{VerifyingDecoder, SigV4Signer, SigV4Verifier}, session::Session
 //! ```
 //!
 //! - [`MessageReader`]: an [`Iterator`] of messages from any [`Read`](std::io::Read), in

@@ -1,8 +1,8 @@
 //! Reading messages from a `std::io::Read`.
 
-use crate::error::{read_error, Error};
-use eventstream::frame::{FrameDecoder, Limits, Message};
-use eventstream::sign::{EventVerifier, Verified};
+use crate::error::{decode_error, read_error, Error};
+use eventstream::frame::{Limits, Message};
+use eventstream::sign::{EventVerifier, VerifyingDecoder};
 use std::fmt;
 use std::io::{ErrorKind, Read};
 
@@ -12,17 +12,18 @@ pub const DEFAULT_READ_BUFFER_SIZE: usize = 64 * 1024;
 /// Reads messages from any [`Read`]: a file of captured frames, a socket, a pipe.
 ///
 /// An [`Iterator`] of `Result<Message, Error>` in constant memory, whatever the input's size:
-/// bytes are read into one fixed buffer (64 KiB by default) and fed to a
-/// [`FrameDecoder`], which never holds more than one frame (bounded by its [`Limits`]) plus the
-/// last read. Messages are checked (both checksums, lengths, limits) before they are handed out;
-/// their payloads are views into the decoder's buffer, which is reused once they are dropped.
+/// bytes are read into one fixed buffer (64 KiB by default) and fed to the core's
+/// [`VerifyingDecoder`], which never holds more than one frame (bounded by its [`Limits`]) plus
+/// the last read. Messages are checked (both checksums, lengths, limits) before they are handed
+/// out; their payloads are views into the decoder's buffer, which is reused once they are dropped.
 ///
 /// At the end of the input a partial frame is an error, `truncated`
 /// ([`FrameError::Truncated`](eventstream::frame::FrameError::Truncated)), never a silent end.
 ///
-/// With [`with_verifier`](Self::with_verifier), the frames are signed envelopes: each one is
-/// verified and unwrapped, the end frame is consumed, and input that ends without it is an error
-/// (for a [`SigV4Verifier`](eventstream::sign::SigV4Verifier), `missing_end_frame`).
+/// With [`with_verifier`](Self::with_verifier), the frames are signed envelopes, decoded with
+/// [`Limits::enveloped`] of the reader's limits: each one is verified and unwrapped, the end frame
+/// is consumed, and input that ends without it is an error (for a
+/// [`SigV4Verifier`](eventstream::sign::SigV4Verifier), `missing_end_frame`).
 ///
 /// Errors: a read timeout (`WouldBlock` / `TimedOut` from the reader) is [`Error::TimedOut`] and
 /// not fatal: call again to go on. Every other error is returned once, then the reader yields
@@ -54,39 +55,52 @@ pub const DEFAULT_READ_BUFFER_SIZE: usize = 64 * 1024;
 /// ```
 pub struct MessageReader<R> {
     reader: R,
-    decoder: FrameDecoder,
-    verifier: Option<Box<dyn EventVerifier + Send>>,
+    /// The limits and the verifier, kept until the first read builds the decoder from them, so
+    /// that the builders work in either order.
+    limits: Limits,
+    verifier: Option<SetVerifier>,
+    decoder: Option<VerifyingDecoder>,
     buf: Box<[u8]>,
     eof: bool,
     done: bool,
 }
+
+/// [`VerifyingDecoder::with_verifier`] with the verifier given to `with_verifier`.
+type SetVerifier = Box<dyn FnOnce(VerifyingDecoder) -> VerifyingDecoder + Send>;
 
 impl<R: Read> MessageReader<R> {
     /// A reader of plain frames with the default [`Limits`].
     pub fn new(reader: R) -> Self {
         MessageReader {
             reader,
-            decoder: FrameDecoder::new(),
+            limits: Limits::DEFAULT,
             verifier: None,
+            decoder: None,
             buf: vec![0; DEFAULT_READ_BUFFER_SIZE].into_boxed_slice(),
             eof: false,
             done: false,
         }
     }
 
-    /// Decodes with these limits. Call it before the first read: it replaces the decoder.
+    /// Decodes with these limits. With a verifier, they are the limits of the messages: the
+    /// envelopes are decoded with [`Limits::enveloped`] of them, so that the envelope of a
+    /// message at the limits is accepted (the verifier checks the inner messages against its own
+    /// limits). Call it before the first read (it has no effect after it), before or after
+    /// [`with_verifier`](Self::with_verifier).
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.decoder = FrameDecoder::with_limits(limits);
+        self.limits = limits;
         self
     }
 
     /// Verifies and unwraps signed envelopes with `verifier` (for example a
     /// [`SigV4Verifier`](eventstream::sign::SigV4Verifier)); the input must then end with the
-    /// signed end frame.
+    /// signed end frame. Call it before the first read (after it, it replaces the decoder: bytes
+    /// read and not yet decoded are lost).
     #[must_use]
     pub fn with_verifier(mut self, verifier: impl EventVerifier + Send + 'static) -> Self {
-        self.verifier = Some(Box::new(verifier));
+        self.verifier = Some(Box::new(|decoder| decoder.with_verifier(verifier)));
+        self.decoder = None;
         self
     }
 
@@ -101,37 +115,36 @@ impl<R: Read> MessageReader<R> {
     ///
     /// # Errors
     ///
-    /// [`Error::TimedOut`] (not fatal), [`Error::Io`], [`Error::Frame`] (including `truncated`) or
-    /// [`Error::Verify`]; all but the first are returned once, and the reader is done.
+    /// [`Error::TimedOut`] (not fatal), [`Error::Io`], [`Error::Frame`] (including `truncated`,
+    /// and an inner message that is not a valid frame) or [`Error::Verify`]; all but the first
+    /// are returned once, and the reader is done.
     pub fn read_message(&mut self) -> Result<Option<Message>, Error> {
+        let decoder = self.decoder.get_or_insert_with(|| {
+            let decoder = VerifyingDecoder::new(self.limits);
+            match self.verifier.take() {
+                Some(set_verifier) => set_verifier(decoder),
+                None => decoder,
+            }
+        });
         loop {
             if self.done {
                 return Ok(None);
             }
-            match self.decoder.poll_message() {
-                Ok(Some(frame)) => match &mut self.verifier {
-                    None => return Ok(Some(frame)),
-                    Some(v) => match v.verify(&frame, None) {
-                        Ok(Verified::Message(message)) => return Ok(Some(message)),
-                        // Read on to the end: anything after the end frame is an error.
-                        Ok(Verified::End) => continue,
-                        Err(e) => return Err(self.fail(e.into())),
-                    },
-                },
+            match decoder.poll_message() {
+                Ok(Some(message)) => return Ok(Some(message)),
                 Ok(None) => {}
-                Err(e) => return Err(self.fail(e.into())),
+                Err(e) => {
+                    self.done = true;
+                    return Err(decode_error(e));
+                }
             }
             if self.eof {
                 self.done = true;
-                self.decoder.finish()?;
-                if let Some(v) = &mut self.verifier {
-                    v.finish()?;
-                }
-                return Ok(None);
+                return decoder.finish().map(|()| None).map_err(decode_error);
             }
             match self.reader.read(&mut self.buf) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.decoder.handle_input(&self.buf[..n]),
+                Ok(n) => decoder.handle_input(&self.buf[..n]),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     let err = read_error(e);
@@ -144,14 +157,11 @@ impl<R: Read> MessageReader<R> {
         }
     }
 
-    fn fail(&mut self, err: Error) -> Error {
-        self.done = true;
-        err
-    }
-
     /// The number of bytes read and not yet handed out as messages.
     pub fn buffered_len(&self) -> usize {
-        self.decoder.buffered_len()
+        self.decoder
+            .as_ref()
+            .map_or(0, VerifyingDecoder::buffered_len)
     }
 
     /// The underlying reader.
@@ -181,8 +191,9 @@ impl<R: Read> Iterator for MessageReader<R> {
 impl<R> fmt::Debug for MessageReader<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageReader")
+            .field("limits", &self.limits)
+            .field("verifier_pending", &self.verifier.is_some())
             .field("decoder", &self.decoder)
-            .field("verifying", &self.verifier.is_some())
             .field("read_buffer_size", &self.buf.len())
             .field("eof", &self.eof)
             .field("done", &self.done)

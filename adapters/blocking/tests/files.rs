@@ -203,3 +203,34 @@ fn limits_are_enforced() {
         .unwrap_err();
     assert_eq!(err.kind(), "payload_too_long");
 }
+
+/// With a verifier, the reader's limits are the messages': their envelopes are decoded with
+/// `Limits::enveloped`, so a message at the limits is read, whichever builder comes first. An
+/// inner message over the verifier's limits is a frame error, like a bad frame on the wire.
+#[test]
+fn signed_messages_at_the_limits_are_read() {
+    use eventstream::frame::Limits;
+    let limits = Limits::default().with_max_payload_len(1000);
+    let message = Message::new(vec![7u8; 1000]);
+    let t = SigningTime::from_unix_seconds(1_700_000_000).unwrap();
+    let mut writer = MessageWriter::new(Vec::new())
+        .with_limits(limits)
+        .with_signer(SigV4Signer::new(params(), CLIENT_SEED));
+    writer.write_message_at(&message, t).unwrap();
+    let wire = writer.finish_at(t).unwrap();
+    let verifier = |limits| SigV4Verifier::new(params(), CLIENT_SEED).with_limits(limits);
+    let read = |reader: MessageReader<&[u8]>| reader.collect::<Result<Vec<_>, _>>();
+
+    let first = MessageReader::new(&wire[..]).with_limits(limits);
+    assert_eq!(
+        read(first.with_verifier(verifier(limits))).unwrap(),
+        std::slice::from_ref(&message)
+    );
+    let then = MessageReader::new(&wire[..]).with_verifier(verifier(limits));
+    assert_eq!(read(then.with_limits(limits)).unwrap(), [message]);
+
+    let tight = limits.with_max_payload_len(999);
+    let err = read(MessageReader::new(&wire[..]).with_verifier(verifier(tight))).unwrap_err();
+    assert_eq!(err.kind(), "payload_too_long");
+    assert!(matches!(err, Error::Frame(_)), "{err:?}");
+}

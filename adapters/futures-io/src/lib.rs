@@ -9,8 +9,8 @@
 //!                       │                                 │                               │
 //!   this crate    MessageWriter ──► AsyncWrite     Connection = Sender + Receiver          │
 //!                 MessageReader ◄── AsyncRead       │ Session::send, poll_transmit ──► poll_write, poll_close
-//!                 (FrameDecoder, Stream)            │ poll_read ──► Session::handle_input ──► poll_event
-//!   core          frame::{Message, FrameDecoder}, sign::{SigV4Signer, SigV4Verifier}, session::Session
+//!                 (VerifyingDecoder, Stream)        │ poll_read ──► Session::handle_input ──► poll_event
+//!   core          frame::Message, sign::{VerifyingDecoder, SigV4Signer, SigV4Verifier}, session::Session
 //! ```
 //!
 //! - [`MessageReader`]: a [`Stream`](futures_core::Stream) of messages from any `AsyncRead`,

@@ -1,10 +1,10 @@
 //! Reading messages from a `futures_io::AsyncRead`.
 
-use crate::error::Error;
+use crate::error::{decode_error, Error};
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
-use eventstream::frame::{FrameDecoder, Limits, Message};
-use eventstream::sign::{EventVerifier, Verified};
+use eventstream::frame::{Limits, Message};
+use eventstream::sign::{EventVerifier, VerifyingDecoder};
 use futures_core::stream::{FusedStream, Stream};
 use futures_io::AsyncRead;
 use std::fmt;
@@ -17,16 +17,18 @@ pin_project_lite::pin_project! {
     /// Reads messages from any [`AsyncRead`]: a [`Stream`] of `Result<Message, Error>`.
     ///
     /// Buffering is bounded: bytes are read into one fixed buffer (64 KiB by default) and fed to
-    /// a [`FrameDecoder`], which never holds more than one frame (bounded by its [`Limits`]) plus
-    /// the last read, and nothing is read while a decoded message is waiting to be taken.
+    /// the core's [`VerifyingDecoder`], which never holds more than one frame (bounded by its
+    /// [`Limits`]) plus the last read, and nothing is read while a decoded message is waiting to
+    /// be taken.
     /// Messages are checked (both checksums, lengths, limits) before they are handed out.
     ///
     /// At the end of the input a partial frame is an error, `truncated`
     /// ([`FrameError::Truncated`](eventstream::frame::FrameError::Truncated)), never a silent end.
     ///
-    /// With [`with_verifier`](Self::with_verifier), the frames are signed envelopes: each one is
-    /// verified and unwrapped, the end frame is consumed, and input that ends without it is an
-    /// error (for a [`SigV4Verifier`](eventstream::sign::SigV4Verifier), `missing_end_frame`).
+    /// With [`with_verifier`](Self::with_verifier), the frames are signed envelopes, decoded with
+    /// [`Limits::enveloped`] of the reader's limits: each one is verified and unwrapped, the end
+    /// frame is consumed, and input that ends without it is an error (for a
+    /// [`SigV4Verifier`](eventstream::sign::SigV4Verifier), `missing_end_frame`).
     ///
     /// Every error is yielded once; the stream then ends.
     ///
@@ -52,40 +54,53 @@ pin_project_lite::pin_project! {
     pub struct MessageReader<R> {
         #[pin]
         reader: R,
-        decoder: FrameDecoder,
-        verifier: Option<Box<dyn EventVerifier + Send>>,
+        // The limits and the verifier, kept until the first read builds the decoder from them,
+        // so that the builders work in either order.
+        limits: Limits,
+        verifier: Option<SetVerifier>,
+        decoder: Option<VerifyingDecoder>,
         buf: Box<[u8]>,
         eof: bool,
         done: bool,
     }
 }
 
+/// [`VerifyingDecoder::with_verifier`] with the verifier given to `with_verifier`.
+type SetVerifier = Box<dyn FnOnce(VerifyingDecoder) -> VerifyingDecoder + Send>;
+
 impl<R: AsyncRead> MessageReader<R> {
     /// A reader of plain frames with the default [`Limits`].
     pub fn new(reader: R) -> Self {
         MessageReader {
             reader,
-            decoder: FrameDecoder::new(),
+            limits: Limits::DEFAULT,
             verifier: None,
+            decoder: None,
             buf: vec![0; DEFAULT_READ_BUFFER_SIZE].into_boxed_slice(),
             eof: false,
             done: false,
         }
     }
 
-    /// Decodes with these limits. Call it before the first read: it replaces the decoder.
+    /// Decodes with these limits. With a verifier, they are the limits of the messages: the
+    /// envelopes are decoded with [`Limits::enveloped`] of them, so that the envelope of a
+    /// message at the limits is accepted (the verifier checks the inner messages against its own
+    /// limits). Call it before the first read (it has no effect after it), before or after
+    /// [`with_verifier`](Self::with_verifier).
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.decoder = FrameDecoder::with_limits(limits);
+        self.limits = limits;
         self
     }
 
     /// Verifies and unwraps signed envelopes with `verifier` (for example a
     /// [`SigV4Verifier`](eventstream::sign::SigV4Verifier)); the input must then end with the
-    /// signed end frame.
+    /// signed end frame. Call it before the first read (after it, it replaces the decoder: bytes
+    /// read and not yet decoded are lost).
     #[must_use]
     pub fn with_verifier(mut self, verifier: impl EventVerifier + Send + 'static) -> Self {
-        self.verifier = Some(Box::new(verifier));
+        self.verifier = Some(Box::new(|decoder| decoder.with_verifier(verifier)));
+        self.decoder = None;
         self
     }
 
@@ -98,7 +113,9 @@ impl<R: AsyncRead> MessageReader<R> {
 
     /// The number of bytes read and not yet handed out as messages.
     pub fn buffered_len(&self) -> usize {
-        self.decoder.buffered_len()
+        self.decoder
+            .as_ref()
+            .map_or(0, VerifyingDecoder::buffered_len)
     }
 
     /// The underlying reader.
@@ -122,44 +139,32 @@ impl<R: AsyncRead> Stream for MessageReader<R> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
+        let decoder = this.decoder.get_or_insert_with(|| {
+            let decoder = VerifyingDecoder::new(*this.limits);
+            match this.verifier.take() {
+                Some(set_verifier) => set_verifier(decoder),
+                None => decoder,
+            }
+        });
         loop {
             if *this.done {
                 return Poll::Ready(None);
             }
-            match this.decoder.poll_message() {
-                Ok(Some(frame)) => match this.verifier {
-                    None => return Poll::Ready(Some(Ok(frame))),
-                    Some(v) => match v.verify(&frame, None) {
-                        Ok(Verified::Message(message)) => return Poll::Ready(Some(Ok(message))),
-                        // Read on to the end: anything after the end frame is an error.
-                        Ok(Verified::End) => continue,
-                        Err(e) => {
-                            *this.done = true;
-                            return Poll::Ready(Some(Err(e.into())));
-                        }
-                    },
-                },
+            match decoder.poll_message() {
+                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
                 Ok(None) => {}
                 Err(e) => {
                     *this.done = true;
-                    return Poll::Ready(Some(Err(e.into())));
+                    return Poll::Ready(Some(Err(decode_error(e))));
                 }
             }
             if *this.eof {
                 *this.done = true;
-                let end =
-                    this.decoder
-                        .finish()
-                        .map_err(Error::from)
-                        .and_then(|()| match this.verifier {
-                            Some(v) => v.finish().map_err(Error::from),
-                            None => Ok(()),
-                        });
-                return Poll::Ready(end.err().map(Err));
+                return Poll::Ready(decoder.finish().err().map(|e| Err(decode_error(e))));
             }
             match ready!(this.reader.as_mut().poll_read(cx, this.buf)) {
                 Ok(0) => *this.eof = true,
-                Ok(n) => this.decoder.handle_input(&this.buf[..n]),
+                Ok(n) => decoder.handle_input(&this.buf[..n]),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     *this.done = true;
@@ -179,11 +184,56 @@ impl<R: AsyncRead> FusedStream for MessageReader<R> {
 impl<R> fmt::Debug for MessageReader<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageReader")
+            .field("limits", &self.limits)
+            .field("verifier_pending", &self.verifier.is_some())
             .field("decoder", &self.decoder)
-            .field("verifying", &self.verifier.is_some())
             .field("read_buffer_size", &self.buf.len())
             .field("eof", &self.eof)
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventstream::sign::{
+        Credentials, EventSigner as _, SigV4Signer, SigV4Verifier, SigningParams, SigningTime,
+    };
+    use futures::StreamExt;
+
+    /// With a verifier, the reader's limits are the messages': their envelopes are decoded with
+    /// `Limits::enveloped`, so a message at the limits is read, whichever builder comes first. An
+    /// inner message over the verifier's limits is a frame error, like a bad frame on the wire.
+    #[test]
+    fn signed_messages_at_the_limits_are_read() {
+        let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "demo");
+        let seed = "00".repeat(32);
+        let limits = Limits::default().with_max_payload_len(1000);
+        let message = Message::new(vec![7u8; 1000]);
+        let t = SigningTime::from_unix_seconds(1_700_000_000).unwrap();
+        let mut signer = SigV4Signer::new(params.clone(), &seed);
+        let mut wire = bytes::BytesMut::new();
+        signer.sign_to(&message, t, &limits, &mut wire).unwrap();
+        signer.sign_end_to(t, &mut wire).unwrap();
+        let verifier = |limits| SigV4Verifier::new(params.clone(), &seed).with_limits(limits);
+        let read = |reader: MessageReader<&[u8]>| {
+            futures::executor::block_on(reader.collect::<Vec<_>>())
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+        };
+
+        let first = MessageReader::new(&wire[..]).with_limits(limits);
+        assert_eq!(
+            read(first.with_verifier(verifier(limits))).unwrap(),
+            std::slice::from_ref(&message)
+        );
+        let then = MessageReader::new(&wire[..]).with_verifier(verifier(limits));
+        assert_eq!(read(then.with_limits(limits)).unwrap(), [message]);
+
+        let tight = limits.with_max_payload_len(999);
+        let err = read(MessageReader::new(&wire[..]).with_verifier(verifier(tight))).unwrap_err();
+        assert_eq!(err.kind(), "payload_too_long");
+        assert!(matches!(err, Error::Frame(_)), "{err:?}");
     }
 }
