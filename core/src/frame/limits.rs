@@ -98,10 +98,14 @@ impl Limits {
     }
 }
 
+/// The header block of a signed envelope: `:date` (15 bytes) and `:chunk-signature` (52 bytes).
+const ENVELOPE_HEADERS_LEN: u32 = 67;
+
 impl Limits {
-    /// The limits for the frames of a signed stream: the same header limits, and a payload
-    /// limit raised by the size of the largest inner frame these limits allow, so that an
-    /// envelope around any acceptable message is itself acceptable. The inner message is
+    /// The limits for the frames of a signed stream: header limits that admit the envelope's two
+    /// headers (67 bytes), and a payload limit raised to the size of the largest inner frame
+    /// these limits allow, so that an envelope around any acceptable message is itself
+    /// acceptable. The inner message is
     /// checked against `self` when it is unwrapped.
     ///
     /// ```
@@ -119,7 +123,17 @@ impl Limits {
             } else {
                 frame as u32
             },
-            ..*self
+            // An envelope carries `:date` and `:chunk-signature`: 2 headers in 67 bytes.
+            max_headers_len: if self.max_headers_len < ENVELOPE_HEADERS_LEN {
+                ENVELOPE_HEADERS_LEN
+            } else {
+                self.max_headers_len
+            },
+            max_header_count: if self.max_header_count < 2 {
+                2
+            } else {
+                self.max_header_count
+            },
         }
     }
 }

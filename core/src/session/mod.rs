@@ -456,7 +456,9 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`SendError::Finished`] after `finish` or an exception or error was sent,
+    /// [`SendError::WrongKind`] for the empty message (no headers, no payload: on an unsigned
+    /// stream it is the end frame), [`SendError::Finished`] after `finish` or an exception or
+    /// error was sent,
     /// [`SendError::StreamOver`] after the peer's exception or error, [`SendError::Aborted`],
     /// [`SendError::Failed`], [`SendError::WrongKind`] for an exception or error (use their own
     /// commands) or, in RPC mode, for an initial message, [`SendError::Sign`] when it cannot be
@@ -464,6 +466,13 @@ impl Session {
     pub fn send(&mut self, message: Message, time: SigningTime) -> Result<(), SendError> {
         self.check_send()?;
         match Kind::of(&message) {
+            Ok(Kind::Event { .. })
+                if message.headers().is_empty() && message.payload().is_empty() =>
+            {
+                Err(SendError::WrongKind(
+                    "an empty message is the end of an unsigned stream, not an event",
+                ))
+            }
             Ok(Kind::Event { event_type }) => {
                 let initial = matches!(event_type, Some(INITIAL_REQUEST | INITIAL_RESPONSE));
                 if initial && self.config.mode == Mode::Rpc {
@@ -678,12 +687,18 @@ impl Session {
     /// after the events already received; nothing more is sent, and no [`Transmit::Reset`] is
     /// asked for, since the stream is gone.
     pub fn handle_reset(&mut self, reason: &'static str) {
-        if !self.terminal {
-            self.out.clear();
-            self.send_side = SendSide::Reset;
-            self.reset_sent = true;
+        // The stream is gone whatever was received: nothing more goes out.
+        self.out.clear();
+        self.send_side = SendSide::Reset;
+        self.reset_sent = true;
+        if self.terminal {
+            // The terminal event was queued already; later commands report the reset.
+            if self.error.is_none() {
+                self.error = Some(SessionError::Reset { reason });
+            }
+        } else {
+            self.fail(SessionError::Reset { reason });
         }
-        self.fail(SessionError::Reset { reason });
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) has something to hand out: bytes, a
