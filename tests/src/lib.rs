@@ -575,3 +575,4 @@ pub mod fuzz;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+pub mod proxy;

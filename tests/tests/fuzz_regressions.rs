@@ -37,7 +37,7 @@ fn all_events(s: &mut Session) -> Vec<SessionEvent> {
     std::iter::from_fn(|| s.poll_event()).collect()
 }
 
-/// KNOWN CORE BUG (session, unsigned streams): `send` accepts an empty message (no headers, no
+/// FIXED CORE BUG (session, unsigned streams): `send` accepted an empty message (no headers, no
 /// payload), which is byte for byte the unsigned end frame. The peer takes it for the end of the
 /// stream: the event is lost, and the next frame fails the peer with `frame_after_end`.
 ///
@@ -45,7 +45,7 @@ fn all_events(s: &mut Session) -> Vec<SessionEvent> {
 /// unsigned both ways; the server sends `Message::default()`; the client sees `End` and no
 /// event).
 #[test]
-fn known_core_bug_an_empty_event_is_taken_for_the_end_frame() {
+fn an_empty_event_is_refused_not_taken_for_the_end_frame() {
     let mut client = Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding));
     let mut server = Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding));
     // Either the core refuses the empty event, or it must arrive as an event.
@@ -74,7 +74,7 @@ fn known_core_bug_an_empty_event_is_taken_for_the_end_frame() {
     replay_unguarded("core-bug-empty-event-is-end-frame");
 }
 
-/// KNOWN CORE BUG (session): `handle_reset` on a session that has already queued its terminal
+/// FIXED CORE BUG (session): `handle_reset` on a session that has already queued its terminal
 /// event leaves the sending side open. Its documentation says "nothing more is sent, and no
 /// `Transmit::Reset` is asked for, since the stream is gone", but commands are still accepted and
 /// `poll_transmit` still hands out data and a finish, or, once a queued failure is polled, a
@@ -83,7 +83,7 @@ fn known_core_bug_an_empty_event_is_taken_for_the_end_frame() {
 /// Minimal fuzz input (`core-bug-reset-after-terminal`, 10 bytes): `000000000000d5d88002` (the
 /// server's input ends, its transport is reset, then it sends: `Data` after `handle_reset`).
 #[test]
-fn known_core_bug_handle_reset_after_the_terminal_event_still_transmits() {
+fn handle_reset_after_the_terminal_event_transmits_nothing() {
     // The peer's End is queued (terminal), then the transport is reset.
     let mut server = Session::new(SessionConfig::new(Role::Server, Mode::Rpc));
     server.handle_end_of_input();
@@ -117,7 +117,7 @@ fn known_core_bug_handle_reset_after_the_terminal_event_still_transmits() {
     replay_unguarded("core-bug-reset-after-terminal");
 }
 
-/// KNOWN CORE BUG (frame limits, signed streams): `Limits::enveloped` keeps the header limits of
+/// FIXED CORE BUG (frame limits, signed streams): `Limits::enveloped` kept the header limits of
 /// the inner messages, but an envelope carries 2 headers in 67 bytes. With
 /// `max_header_count < 2` or `max_headers_len < 67` every envelope is rejected
 /// (`too_many_headers`, `headers_too_long`), though its documentation says "an envelope around
@@ -128,7 +128,7 @@ fn known_core_bug_handle_reset_after_the_terminal_event_still_transmits() {
 /// `221010040000000000000200010000` (client to server signed and verified, headers limit 64
 /// bytes; the client sends one small event; the server fails with `headers_too_long`, 67 > 64).
 #[test]
-fn known_core_bug_enveloped_limits_reject_the_envelopes_of_acceptable_messages() {
+fn enveloped_limits_admit_the_envelopes_of_acceptable_messages() {
     let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "demo");
     for limits in [
         Limits::default().with_max_header_count(1),

@@ -126,6 +126,20 @@ impl Default for Settings {
     }
 }
 
+/// The h2 budget for buffered small DATA frames, sized for what the connection window admits.
+///
+/// h2 charges every buffered DATA frame of fewer than 256 payload bytes `256 - len` against a
+/// connection-wide budget (half the window by default) and closes the connection when it runs
+/// out. Events go out one per DATA frame, and the receiver deliberately leaves them in h2 until
+/// the application takes them (that is the backpressure), so small events on several streams
+/// would exhaust the default. The smallest frame carries 16 bytes, so the window holds at most
+/// `window / 16` of them: budgeting 240 for each keeps the peer bounded by flow control alone.
+fn data_frame_budget(connection_window: u32) -> usize {
+    (connection_window as usize / 16)
+        .saturating_mul(240)
+        .max(25_600)
+}
+
 /// A process-wide id for a connection's span.
 fn next_connection_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -88,6 +88,7 @@ impl ServerBuilder {
             .initial_window_size(self.settings.stream_window)
             .initial_connection_window_size(self.settings.connection_window)
             .max_frame_size(self.settings.max_frame_size)
+            .data_frame_budget(crate::data_frame_budget(self.settings.connection_window))
             .max_concurrent_streams(self.max_concurrent_streams)
             .handshake::<T, Bytes>(io)
             .instrument(span.clone())

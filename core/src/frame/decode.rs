@@ -18,6 +18,10 @@ pub const MIN_FRAME_LEN: usize = 16;
 /// fed in small pieces does not reallocate for every piece.
 const MIN_BUFFER: usize = 8 * 1024;
 
+/// The most the decoder reserves ahead of the bytes that arrived: a frame up to this much larger
+/// than what is buffered is reserved whole; a larger one grows as its bytes arrive.
+const MAX_AHEAD: usize = 1024 * 1024;
+
 /// The most the decoder reserves beyond the front frame, so that a buffer holds more than one
 /// frame without a large frame doubling the memory it reserves.
 const MAX_SLACK: usize = 256 * 1024;
@@ -112,9 +116,11 @@ fn check_prelude(
 ///
 /// # Memory
 ///
-/// Input is copied at most once, into one buffer; a message's payload and its string and byte
-/// array values are views into it. The decoder holds at most one frame (no more than
-/// [`Limits::max_frame_len`]) plus the bytes it was fed and has not handed out yet.
+/// Input is copied at most once, into one buffer (a frame larger than 1 MiB may be moved while
+/// its buffer grows); a message's payload and its string and byte array values are views into
+/// it. The decoder holds at most one frame (no more than [`Limits::max_frame_len`]) plus the
+/// bytes it was fed and has not handed out yet, and reserves at most 1 MiB (plus some slack for
+/// the next frame) ahead of what arrived: a forged length makes it reserve nothing.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -290,13 +296,20 @@ impl FrameDecoder {
     }
 
     fn reserve(&mut self, want: usize, front: Option<usize>) {
-        // Reserve the whole front frame at once (its length was checked against the limits), so
-        // that its bytes are copied once and never moved by a reallocation, and room for about
-        // one more (at most `MAX_SLACK`), so that one allocation serves more than one frame.
-        let front = front.unwrap_or(0);
-        let slack = front.min(MAX_SLACK) + MIN_BUFFER;
-        let want = want.max(front + slack);
         let len = self.buf.len();
+        let want = match front {
+            // A frame that will soon be complete: reserve all of it at once (its length was
+            // checked against the limits), so its bytes are copied once and never moved by a
+            // reallocation, and room for about one more (at most `MAX_SLACK`), so that one
+            // allocation serves more than one frame.
+            Some(front) if front <= want + MAX_AHEAD => {
+                want.max(front + front.min(MAX_SLACK) + MIN_BUFFER)
+            }
+            // A large frame: grow with what arrives (doubling, so copies stay amortized), never
+            // more than `MAX_AHEAD` ahead of it, so that a forged length reserves nothing.
+            Some(_) => want.max(len.saturating_mul(2)).min(want + MAX_AHEAD),
+            None => want.max(MIN_BUFFER),
+        };
         if want > len {
             self.buf.reserve(want - len);
         }
@@ -539,27 +552,25 @@ fn decode_frame(
 /// `&'static str` instead of views into the frame saves a shared reference count update per
 /// header, which is most of the cost of a small message.
 fn interned(bytes: &[u8]) -> Option<&'static str> {
-    Some(match bytes {
-        b":message-type" => ":message-type",
-        b":event-type" => ":event-type",
-        b":content-type" => ":content-type",
-        b":exception-type" => ":exception-type",
-        b":error-code" => ":error-code",
-        b":error-message" => ":error-message",
-        b":date" => ":date",
-        b":chunk-signature" => ":chunk-signature",
-        b"event" => "event",
-        b"exception" => "exception",
-        b"error" => "error",
-        b"initial-request" => "initial-request",
-        b"initial-response" => "initial-response",
-        b"application/json" => "application/json",
-        b"application/octet-stream" => "application/octet-stream",
-        b"application/cbor" => "application/cbor",
-        b"application/xml" => "application/xml",
-        b"text/plain" => "text/plain",
+    // Bucketed by length first, so that most strings cost one comparison or none.
+    let candidates: &[&'static str] = match bytes.len() {
+        5 => &[":date", "event", "error"],
+        9 => &["exception"],
+        10 => &["text/plain"],
+        11 => &[":event-type", ":error-code"],
+        13 => &[":message-type", ":content-type"],
+        14 => &[":error-message"],
+        15 => &[":exception-type", "initial-request", "application/xml"],
+        16 => &[
+            ":chunk-signature",
+            "initial-response",
+            "application/json",
+            "application/cbor",
+        ],
+        24 => &["application/octet-stream"],
         _ => return None,
-    })
+    };
+    candidates.iter().copied().find(|c| c.as_bytes() == bytes)
 }
 
 /// A string view into `frame[from..to]`, or the interned copy of a common one; `None` when the
