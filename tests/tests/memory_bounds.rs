@@ -308,8 +308,8 @@ fn a_million_events_through_the_blocking_reader_in_flat_memory() {
 }
 
 #[test]
-fn events_through_the_h2_mirror_in_flat_memory() {
-    flat("h2", 50_000, 200_000);
+fn a_million_events_through_the_h2_mirror_in_flat_memory() {
+    flat("h2", 100_000, 1_000_000);
 }
 
 // ---------------------------------------------------------------------------------------------

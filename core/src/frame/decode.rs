@@ -552,25 +552,28 @@ fn decode_frame(
 /// `&'static str` instead of views into the frame saves a shared reference count update per
 /// header, which is most of the cost of a small message.
 fn interned(bytes: &[u8]) -> Option<&'static str> {
-    // Bucketed by length first, so that most strings cost one comparison or none.
-    let candidates: &[&'static str] = match bytes.len() {
-        5 => &[":date", "event", "error"],
-        9 => &["exception"],
-        10 => &["text/plain"],
-        11 => &[":event-type", ":error-code"],
-        13 => &[":message-type", ":content-type"],
-        14 => &[":error-message"],
-        15 => &[":exception-type", "initial-request", "application/xml"],
-        16 => &[
-            ":chunk-signature",
-            "initial-response",
-            "application/json",
-            "application/cbor",
-        ],
-        24 => &["application/octet-stream"],
+    // By length first, then literals of that length: fixed-size comparisons, no calls.
+    Some(match (bytes.len(), bytes) {
+        (5, b":date") => ":date",
+        (5, b"event") => "event",
+        (5, b"error") => "error",
+        (9, b"exception") => "exception",
+        (10, b"text/plain") => "text/plain",
+        (11, b":event-type") => ":event-type",
+        (11, b":error-code") => ":error-code",
+        (13, b":message-type") => ":message-type",
+        (13, b":content-type") => ":content-type",
+        (14, b":error-message") => ":error-message",
+        (15, b":exception-type") => ":exception-type",
+        (15, b"initial-request") => "initial-request",
+        (15, b"application/xml") => "application/xml",
+        (16, b":chunk-signature") => ":chunk-signature",
+        (16, b"initial-response") => "initial-response",
+        (16, b"application/json") => "application/json",
+        (16, b"application/cbor") => "application/cbor",
+        (24, b"application/octet-stream") => "application/octet-stream",
         _ => return None,
-    };
-    candidates.iter().copied().find(|c| c.as_bytes() == bytes)
+    })
 }
 
 /// A string view into `frame[from..to]`, or the interned copy of a common one; `None` when the
