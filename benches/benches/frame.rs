@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eventstream_benches::{
     build_stream, copy_crc_floor, crc_floor, decode_ours_chunked, decode_ours_whole,
     decode_reference_chunked, encode_ours, encode_reference, frame_len, frames_for, our_message,
-    reference_message, size_label, CHUNK_LEN, PAYLOAD_SIZES,
+    reference_message, size_label, CopyBuffer, CHUNK_LEN, PAYLOAD_SIZES,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -42,10 +42,16 @@ fn decode(c: &mut Criterion) {
         group.bench_function("reference_chunked_8KiB", |b| {
             b.iter(|| decode_reference_chunked(&stream, CHUNK_LEN))
         });
-        let mut scratch = Vec::with_capacity(CHUNK_LEN);
-        group.bench_function("floor_copy_crc_8KiB", |b| {
-            b.iter(|| copy_crc_floor(&stream, CHUNK_LEN, &mut scratch))
+        let mut frame_buf = CopyBuffer::for_frames(payload_len, CHUNK_LEN, &stream);
+        group.bench_function("floor_copy_crc_8KiB_into_frame", |b| {
+            b.iter(|| copy_crc_floor(&stream, CHUNK_LEN, &mut frame_buf))
         });
+        if frame_len(payload_len) > CHUNK_LEN {
+            let mut scratch = CopyBuffer::new(CHUNK_LEN, &stream);
+            group.bench_function("point_copy_crc_8KiB_into_8KiB", |b| {
+                b.iter(|| copy_crc_floor(&stream, CHUNK_LEN, &mut scratch))
+            });
+        }
         group.bench_function("floor_crc_whole", |b| b.iter(|| crc_floor(&stream)));
         group.finish();
     }

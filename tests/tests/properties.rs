@@ -238,3 +238,74 @@ fn frames_at_the_limits_decode() {
         Err("payload_too_long")
     );
 }
+
+/// A payload of `len` bytes that differ from one offset to the next (so that a frame placed or
+/// moved a few bytes off would not decode to it).
+fn patterned(len: usize, seed: u8) -> Bytes {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed)
+        .collect()
+}
+
+/// Streams that mix small frames with frames large enough (16 KiB and more) for the decoder to
+/// place each one at its own aligned start, moving what it buffered of it.
+fn large_frame_stream() -> impl Strategy<Value = Vec<Message>> {
+    let payload_len = prop_oneof![1 => 0..=64usize, 2 => 16 * 1024..=80 * 1024usize];
+    vec((payload_len, any::<u8>(), any::<bool>()), 1..=6).prop_map(|specs| {
+        specs
+            .into_iter()
+            .map(|(len, seed, typed)| {
+                let msg = Message::new(patterned(len, seed));
+                if typed {
+                    msg.with_header(":event-type", "Chunk")
+                } else {
+                    msg
+                }
+            })
+            .collect()
+    })
+}
+
+/// Pieces the size of socket reads and of odd remainders, some handed over as `Bytes`.
+fn socket_chunking() -> impl Strategy<Value = eventstream_tests::Chunking> {
+    let size = prop_oneof![1 => 1..=64usize, 3 => 1000..=20_000usize];
+    vec(
+        (size, prop_oneof![4 => Just(false), 1 => Just(true)]),
+        1..=8,
+    )
+    .prop_map(eventstream_tests::Chunking::Mixed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// (g) Large frames come out intact however they are cut, whether the application keeps
+    /// every message (so the decoder can never reuse a buffer and must allocate a new one) or
+    /// drops each as it arrives (so the decoder reuses its buffer, moving the start of the next
+    /// frame within it).
+    #[test]
+    fn large_frames_survive_buffer_reuse_and_placement(
+        msgs in large_frame_stream(),
+        chunking in socket_chunking(),
+        keep in any::<bool>(),
+    ) {
+        let wire = encode_all(&msgs);
+        if keep {
+            let got = decode_chunked(FrameDecoder::new(), &wire, &chunking);
+            prop_assert!(got.is_clean(), "{:?} fed {:?}", got.error, chunking);
+            prop_assert_eq!(got.messages, msgs);
+        } else {
+            let mut decoder = FrameDecoder::new();
+            let mut expected = msgs.iter();
+            for piece in chunking.pieces(&wire) {
+                piece.feed(&mut decoder);
+                while let Some(msg) = decoder.poll_message().expect("a valid stream") {
+                    prop_assert_eq!(Some(&msg), expected.next());
+                    // Dropped here, before the next piece, so the buffer can be reused.
+                }
+            }
+            prop_assert_eq!(decoder.finish(), Ok(()));
+            prop_assert_eq!(expected.next(), None, "messages were lost");
+        }
+    }
+}

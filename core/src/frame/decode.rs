@@ -26,11 +26,67 @@ const MAX_AHEAD: usize = 1024 * 1024;
 /// frame without a large frame doubling the memory it reserves.
 const MAX_SLACK: usize = 256 * 1024;
 
+/// Frames at least this long are placed in the decoder's buffer so that input is copied with
+/// its source and destination equally aligned (see `FrameDecoder::realign`).
+const ALIGN_FROM: usize = 16 * 1024;
+
+/// The alignment `FrameDecoder::realign` matches.
+const CACHE_LINE: usize = 64;
+
+/// How far past `at` bytes must start so that the byte `offset` bytes after them has the same
+/// offset within a cache line as `next[0]`.
+fn misalignment(at: *const u8, offset: usize, next: &[u8]) -> usize {
+    (next.as_ptr() as usize).wrapping_sub((at as usize).wrapping_add(offset)) % CACHE_LINE
+}
+
 /// A CRC-32 of the first `upto` bytes of a frame.
 #[derive(Clone, Default)]
 struct RunningCrc {
     hasher: crc32fast::Hasher,
     upto: usize,
+}
+
+impl RunningCrc {
+    /// Adds `bytes`, the next ones of the frame, which were just copied in: the checksum reads
+    /// them from where the copy put them, while they are in cache.
+    fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.upto += bytes.len();
+    }
+
+    /// Adds `bytes`, the next ones of the frame, which were not just copied (a frame handed
+    /// over in a `Bytes`): when there are many, the bytes before the first cache line boundary
+    /// go in on their own, so that the bulk of them starts on one, where the CRC-32 kernel runs
+    /// about a quarter faster. (Right after a copy it is the other way round: reading from
+    /// where the copy started is faster, which is why `update` does not split.)
+    fn update_from_memory(&mut self, bytes: &[u8]) {
+        /// Below this, a second call costs more than aligned loads save.
+        const SPLIT_FROM: usize = 2048;
+        let head = (CACHE_LINE - bytes.as_ptr() as usize % CACHE_LINE) % CACHE_LINE;
+        if head != 0 && bytes.len() >= SPLIT_FROM {
+            self.hasher.update(&bytes[..head]);
+            self.hasher.update(&bytes[head..]);
+        } else {
+            self.hasher.update(bytes);
+        }
+        self.upto += bytes.len();
+    }
+
+    /// A new checksum, without detecting the CPU's features again.
+    fn fresh(&self) -> crc32fast::Hasher {
+        let mut hasher = self.hasher.clone();
+        hasher.reset();
+        hasher
+    }
+
+    /// Hands out this checksum and starts a new one, reusing the hasher (`Hasher::new` would
+    /// detect the CPU's features again).
+    fn take(&mut self) -> RunningCrc {
+        let taken = self.clone();
+        self.hasher.reset();
+        self.upto = 0;
+        taken
+    }
 }
 
 /// A prelude whose checksum, length relations and limits were checked.
@@ -42,14 +98,19 @@ struct Prelude {
 
 /// Checks a prelude in the order the protocol asks for: checksum, `total_length >= 16`,
 /// `headers_length <= total_length - 16`, then the limits.
+///
+/// `hasher` is a new checksum: a reset copy of one the decoder holds, which is cheaper than
+/// `crc32fast::hash` (that detects the CPU's features on every call).
 fn check_prelude(
     p: &[u8; PRELUDE_LEN],
     frame_offset: u64,
     limits: &Limits,
+    mut hasher: crc32fast::Hasher,
 ) -> Result<Prelude, FrameError> {
     let word = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
     let (total_length, headers_length, expected) = (word(0), word(4), word(8));
-    let actual = crc32fast::hash(&p[..8]);
+    hasher.update(&p[..8]);
+    let actual = hasher.finalize();
     if actual != expected {
         return Err(FrameError::PreludeChecksumMismatch {
             frame_offset,
@@ -116,11 +177,22 @@ fn check_prelude(
 ///
 /// # Memory
 ///
-/// Input is copied at most once, into one buffer (a frame larger than 1 MiB may be moved while
-/// its buffer grows); a message's payload and its string and byte array values are views into
-/// it. The decoder holds at most one frame (no more than [`Limits::max_frame_len`]) plus the
-/// bytes it was fed and has not handed out yet, and reserves at most 1 MiB (plus some slack for
-/// the next frame) ahead of what arrived: a forged length makes it reserve nothing.
+/// Input is copied once, into the decoder's buffer; a message's payload and its string and byte
+/// array values are views into it. A complete frame is never moved. The only bytes moved after
+/// that copy are those of the frame in progress when its buffer runs out of room: the buffer is
+/// then reused from its start once the messages that are views into it have been dropped (or
+/// replaced while they are alive), and what arrived of that frame moves with it, which with
+/// socket-sized reads is less than one read. A frame larger than 1 MiB may also be moved while
+/// its buffer grows.
+///
+/// A frame of 16 KiB or more is placed at the same offset within a cache line as the input that
+/// begins it, so that its copy (and, when the input arrives in consecutive slices of one
+/// buffer, the copy of the rest of it) runs with source and destination equally aligned, which
+/// is markedly faster.
+///
+/// The decoder holds at most one frame (no more than [`Limits::max_frame_len`]) plus the bytes
+/// it was fed and has not handed out yet, and reserves at most 1 MiB (plus some slack for the
+/// next frame) ahead of what arrived: a forged length makes it reserve nothing.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -226,8 +298,8 @@ impl FrameDecoder {
         if let Some(prelude) = self.buffered_front_prelude() {
             let end = self.buf.len().min(prelude.total_len - 4);
             if self.crc.upto < end {
-                self.crc.hasher.update(&self.buf[self.crc.upto..end]);
-                self.crc.upto = end;
+                let upto = self.crc.upto;
+                self.crc.update(&self.buf[upto..end]);
             }
         }
     }
@@ -252,7 +324,7 @@ impl FrameDecoder {
         self.buf.extend_from_slice(head);
         self.hash_front();
         self.front = None;
-        let crc = core::mem::take(&mut self.crc);
+        let crc = self.crc.take();
         self.parked = Some((self.buf.split().freeze(), prelude, crc));
         rest
     }
@@ -263,7 +335,7 @@ impl FrameDecoder {
         if self.front.is_none() && self.whole.is_empty() && self.buf.len() >= PRELUDE_LEN {
             let mut prelude = [0u8; PRELUDE_LEN];
             prelude.copy_from_slice(&self.buf[..PRELUDE_LEN]);
-            self.front = check_prelude(&prelude, self.offset, &self.limits).ok();
+            self.front = check_prelude(&prelude, self.offset, &self.limits, self.crc.fresh()).ok();
         }
         self.front
     }
@@ -286,32 +358,69 @@ impl FrameDecoder {
     fn spill_whole(&mut self, next: &[u8]) {
         let whole = core::mem::take(&mut self.whole);
         let front = self.peek_front(&whole, next);
-        self.reserve(whole.len() + next.len(), front);
+        self.reserve(&whole, next, front);
         self.buf.extend_from_slice(&whole);
     }
 
     fn grow(&mut self, data: &[u8]) {
         let front = self.peek_front(&self.buf, data);
-        self.reserve(self.buf.len() + data.len(), front);
+        self.reserve(&[], data, front);
     }
 
-    fn reserve(&mut self, want: usize, front: Option<usize>) {
-        let len = self.buf.len();
+    /// Makes room for `before` and then `next` after what `buf` holds; `front` is the length of
+    /// the frame they begin or continue, when known.
+    fn reserve(&mut self, before: &[u8], next: &[u8], front: Option<usize>) {
+        let len = self.buf.len() + before.len();
+        let want = len + next.len();
         let want = match front {
             // A frame that will soon be complete: reserve all of it at once (its length was
             // checked against the limits), so its bytes are copied once and never moved by a
             // reallocation, and room for about one more (at most `MAX_SLACK`), so that one
             // allocation serves more than one frame.
             Some(front) if front <= want + MAX_AHEAD => {
-                want.max(front + front.min(MAX_SLACK) + MIN_BUFFER)
+                let want = want.max(front + front.min(MAX_SLACK) + MIN_BUFFER);
+                if front >= ALIGN_FROM {
+                    self.realign(want, len, next, front);
+                    return;
+                }
+                want
             }
             // A large frame: grow with what arrives (doubling, so copies stay amortized), never
             // more than `MAX_AHEAD` ahead of it, so that a forged length reserves nothing.
             Some(_) => want.max(len.saturating_mul(2)).min(want + MAX_AHEAD),
             None => want.max(MIN_BUFFER),
         };
-        if want > len {
-            self.buf.reserve(want - len);
+        self.buf.reserve(want - self.buf.len());
+    }
+
+    /// Makes room for `capacity` bytes from the first pending one, and places the pending bytes
+    /// so that `next`, which will follow `pending_len` bytes, lands at the same offset within a
+    /// cache line as it has in the caller's slice: a copy whose source and destination are
+    /// equally aligned runs markedly faster, and the later chunks of a large frame, which
+    /// follow contiguously, stay aligned when the caller's chunks are contiguous. `front` is
+    /// the length of the frame they belong to.
+    ///
+    /// The allocation is reused when nothing else holds it: the pending bytes (what arrived of
+    /// one frame) then move to its start, and are shifted into place only when they are at most
+    /// a quarter of what is still to come of the frame, so that aligning never costs more than
+    /// it saves. Otherwise a new allocation is made and they are copied into place.
+    fn realign(&mut self, capacity: usize, pending_len: usize, next: &[u8], front: usize) {
+        let len = self.buf.len();
+        let room = capacity + CACHE_LINE - 1;
+        if self.buf.try_reclaim(room - len) {
+            let pad = misalignment(self.buf.as_ptr(), pending_len, next);
+            if pad != 0 && 4 * len <= front.saturating_sub(len) {
+                self.buf.resize(len + pad, 0);
+                self.buf.copy_within(..len, pad);
+                self.buf.advance(pad);
+            }
+        } else {
+            let mut fresh = BytesMut::with_capacity(room);
+            let pad = misalignment(fresh.as_ptr(), pending_len, next);
+            fresh.resize(pad, 0);
+            fresh.advance(pad);
+            fresh.extend_from_slice(&self.buf);
+            self.buf = fresh;
         }
     }
 
@@ -328,11 +437,12 @@ impl FrameDecoder {
         let from_first = first.len().min(PRELUDE_LEN);
         prelude[..from_first].copy_from_slice(&first[..from_first]);
         prelude[from_first..].copy_from_slice(&second[..PRELUDE_LEN - from_first]);
-        check_prelude(&prelude, self.offset, &self.limits)
+        check_prelude(&prelude, self.offset, &self.limits, self.crc.fresh())
             .ok()
             .map(|p| p.total_len)
     }
 
+    #[inline]
     fn pending(&self) -> &[u8] {
         if self.whole.is_empty() {
             &self.buf
@@ -376,7 +486,24 @@ impl FrameDecoder {
     /// A [`FrameError`] when the bytes are not a valid frame, or, after `finish`, when the input
     /// ended inside a frame. Every error is fatal and returned again by every later call.
     #[must_use = "a decoded message or an error would be lost"]
+    #[inline]
     pub fn poll_message(&mut self) -> Result<Option<Message>, FrameError> {
+        // The common answer, decided inline: the front frame is known and not complete yet.
+        // (Returned from a call, even `Ok(None)` would travel through memory.)
+        if let Some(front) = self.front {
+            if self.error.is_none()
+                && self.parked.is_none()
+                && !self.ended
+                && self.pending().len() < front.total_len
+            {
+                return Ok(None);
+            }
+        }
+        self.poll_message_slow()
+    }
+
+    /// [`poll_message`](Self::poll_message) for everything but an incomplete front frame.
+    fn poll_message_slow(&mut self) -> Result<Option<Message>, FrameError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -449,7 +576,7 @@ impl FrameDecoder {
         let pending = self.pending();
         let mut prelude = [0u8; PRELUDE_LEN];
         prelude.copy_from_slice(&pending[..PRELUDE_LEN]);
-        let p = check_prelude(&prelude, self.offset, &self.limits)?;
+        let p = check_prelude(&prelude, self.offset, &self.limits, self.crc.fresh())?;
         self.front = Some(p);
         Ok(p)
     }
@@ -477,13 +604,11 @@ impl FrameDecoder {
             return Ok(None);
         }
         let (frame, crc) = if self.whole.is_empty() {
-            let crc = core::mem::take(&mut self.crc);
+            let crc = self.crc.take();
             (self.buf.split_to(prelude.total_len).freeze(), crc)
         } else {
-            (
-                self.whole.split_to(prelude.total_len),
-                RunningCrc::default(),
-            )
+            // `crc` belongs to `buf`, which is empty: it is a new checksum.
+            (self.whole.split_to(prelude.total_len), self.crc.take())
         };
         let frame_offset = self.offset;
         self.offset += prelude.total_len as u64;
@@ -529,9 +654,10 @@ fn decode_frame(
 ) -> Result<Message, FrameError> {
     let crc_at = prelude.total_len - 4;
     let expected = (&frame[crc_at..]).get_u32();
-    let mut hasher = crc.hasher;
-    hasher.update(&frame[crc.upto..crc_at]);
-    let actual = hasher.finalize();
+    let mut crc = crc;
+    let upto = crc.upto;
+    crc.update_from_memory(&frame[upto..crc_at]);
+    let actual = crc.hasher.finalize();
     if actual != expected {
         return Err(FrameError::MessageChecksumMismatch {
             frame_offset,
@@ -551,6 +677,7 @@ fn decode_frame(
 /// The header names and string values that nearly every message carries. Decoding them as
 /// `&'static str` instead of views into the frame saves a shared reference count update per
 /// header, which is most of the cost of a small message.
+#[inline(always)]
 fn interned(bytes: &[u8]) -> Option<&'static str> {
     // By length first, then literals of that length: fixed-size comparisons, no calls.
     Some(match (bytes.len(), bytes) {
@@ -578,6 +705,7 @@ fn interned(bytes: &[u8]) -> Option<&'static str> {
 
 /// A string view into `frame[from..to]`, or the interned copy of a common one; `None` when the
 /// bytes are not UTF-8.
+#[inline(always)]
 fn string_at(frame: &Bytes, from: usize, to: usize) -> Option<ByteString> {
     match interned(&frame[from..to]) {
         Some(s) => Some(ByteString::from_static(s)),

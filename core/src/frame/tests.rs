@@ -257,3 +257,48 @@ fn debug_never_prints_payloads() {
     assert!(!s.contains("secret"));
     assert!(s.contains("payload_len: 1000"));
 }
+
+/// Large frames fed as contiguous slices of one buffer land at the same offset within a cache
+/// line as in that buffer, so that the decoder's copies run with source and destination equally
+/// aligned: whether it reuses its buffer (the messages are dropped) or must take a new one (they
+/// are kept).
+#[test]
+fn large_frames_are_placed_like_their_input() {
+    const PAYLOAD: usize = 64 * 1024;
+    let mut wire = BytesMut::new();
+    for i in 0..4u8 {
+        Message::new(Vec::from([i; PAYLOAD]))
+            .with_header(":event-type", "Chunk")
+            .encode(&mut wire)
+            .unwrap();
+    }
+    let wire = wire.freeze();
+    for keep in [false, true] {
+        let mut decoder = FrameDecoder::new();
+        let mut kept = Vec::new();
+        let mut at = 0;
+        for chunk in wire.chunks(8192) {
+            decoder.handle_input(chunk);
+            while let Some(msg) = decoder.poll_message().unwrap() {
+                let frame_len = msg.encoded_len();
+                let source = wire.as_ptr() as usize + at + frame_len - 4 - PAYLOAD;
+                let placed = msg.payload().as_ptr() as usize;
+                assert_eq!(
+                    placed.wrapping_sub(source) % 64,
+                    0,
+                    "frame at {at}, keep {keep}"
+                );
+                assert_eq!(
+                    msg.payload()[..],
+                    wire[source - wire.as_ptr() as usize..][..PAYLOAD]
+                );
+                at += frame_len;
+                if keep {
+                    kept.push(msg);
+                }
+            }
+        }
+        decoder.finish().unwrap();
+        assert_eq!(at, wire.len());
+    }
+}
