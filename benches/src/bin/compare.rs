@@ -29,11 +29,12 @@
 //! and with `sign_message` + `write_message_to` into a reused `BytesMut`. The target compares the
 //! two paths that produce wire bytes: `sign_to` against `sign_message` + `write_message_to`.
 //!
-//! Each implementation gets five samples of about 0.4 s, each made of batches of about 10 ms (as
-//! many passes over the stream as fit). The figures come from the fastest batch, which is what the
-//! code does when nothing else competes for the core (the machine has two cores and other jobs
-//! may run); the median batch is shown too, and the gap between the two says how noisy the run
-//! was. Nothing here fails on a duration: the process exits non-zero only when the two
+//! Each implementation gets 2 s in batches of about 10 ms (as many passes over the stream as
+//! fit), taken round-robin: one batch of each implementation, then the next round, so that a
+//! slow spell of the machine falls on all of them alike. The figures come from the fastest
+//! batch, which is what the code does when nothing else competes for the core (the machine has
+//! two cores and other jobs may run); the median batch is shown too, and the gap between the
+//! two says how noisy the run was. Nothing here fails on a duration: the process exits non-zero only when the two
 //! implementations disagree on what a stream contains or on a signature.
 
 // The counting global allocator below needs `unsafe impl GlobalAlloc`; nothing else is unsafe.
@@ -164,27 +165,27 @@ fn calibrate(run: &mut dyn FnMut() -> Option<Tally>) -> u64 {
     }
 }
 
-/// Times every subject: `SAMPLES` samples each, round-robin, each sample a series of batches.
+/// Times every subject: `SAMPLES` x `SAMPLE_SECS` each, in batches of about `BATCH_SECS` taken
+/// round-robin (one batch of each subject, then the next round), so that a slow spell of the
+/// machine, which can last seconds, falls on every subject alike.
 fn measure(subjects: &mut [Subject<'_>]) -> Vec<Timing> {
     let passes: Vec<u64> = subjects.iter_mut().map(|s| calibrate(&mut s.run)).collect();
-    let batches = (SAMPLE_SECS / BATCH_SECS).round() as usize;
+    let rounds = SAMPLES * (SAMPLE_SECS / BATCH_SECS).round() as usize;
     let mut timings: Vec<Timing> = subjects
         .iter()
         .map(|_| Timing {
-            per_pass: Vec::with_capacity(SAMPLES * batches),
+            per_pass: Vec::with_capacity(rounds),
         })
         .collect();
-    for _ in 0..SAMPLES {
+    for _ in 0..rounds {
         for ((subject, &n), timing) in subjects.iter_mut().zip(&passes).zip(&mut timings) {
-            for _ in 0..batches {
-                let start = Instant::now();
-                for _ in 0..n {
-                    black_box((subject.run)());
-                }
-                timing
-                    .per_pass
-                    .push(start.elapsed().as_secs_f64() / n as f64);
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box((subject.run)());
             }
+            timing
+                .per_pass
+                .push(start.elapsed().as_secs_f64() / n as f64);
         }
     }
     timings
@@ -709,9 +710,10 @@ fn main() -> ExitCode {
          :content-type=application/octet-stream) + payload"
     );
     println!(
-        "msgs/s and MB/s: fastest ~{:.0} ms batch of {SAMPLES} samples x ~{SAMPLE_SECS} s, \
-         implementations interleaved; (median): median batch, MB/s; MB = 10^6 bytes of frames",
-        BATCH_SECS * 1e3
+        "msgs/s and MB/s: fastest ~{:.0} ms batch of ~{:.0} s each, one batch of each \
+         implementation per round; (median): median batch, MB/s; MB = 10^6 bytes of frames",
+        BATCH_SECS * 1e3,
+        SAMPLES as f64 * SAMPLE_SECS
     );
     println!(
         "ratios compare the fastest batches; floors report the msgs/s the same bytes would be \
