@@ -277,7 +277,7 @@ fn socket_chunking() -> impl Strategy<Value = eventstream_tests::Chunking> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// (g) Large frames come out intact however they are cut, whether the application keeps
     /// every message (so the decoder can never reuse a buffer and must allocate a new one) or
