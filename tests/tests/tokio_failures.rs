@@ -314,8 +314,12 @@ async fn a_lost_connection_reaches_both_halves_at_the_server() {
             send.send_data(encode(&numbered_event(0, 0, 100)), false)
                 .expect("sends");
             drop_now.await.expect("the server says when");
-            // The whole connection goes away: no RST_STREAM, no GOAWAY.
+            // The whole connection goes away: no RST_STREAM, no GOAWAY. The driver is gone (and
+            // the socket with it) before the stream's handles are dropped, so that dropping them
+            // cannot queue a reset that a driver still running on another worker would flush.
             driver.abort();
+            let _ = driver.await;
+            drop((send, send_request));
         });
 
         let (tcp, _) = listener.accept().await.expect("accepts");

@@ -403,10 +403,17 @@ async fn no_task_outlives_the_halves_and_the_connection() {
             .await
             .expect("binds");
         let addr = listener.local_addr().expect("has an address");
-        // One connection served by the mirror's connection loop, which ends with it.
+        // One connection served by the mirror's connection loop, which ends with it; each
+        // stream it finishes serving is reported on `ended`.
+        let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.expect("accepts");
-            Mirror::new().serve_connection(tcp).await
+            Mirror::new()
+                .on_stream_end(move |report| {
+                    let _ = ended_tx.send(report.stream_id);
+                })
+                .serve_connection(tcp)
+                .await
         });
         let client = Client::connect(addr).await.expect("connects");
 
@@ -463,6 +470,12 @@ async fn no_task_outlives_the_halves_and_the_connection() {
             drop((sender, receiver));
         }
 
+        // Once the server has seen the end of all six streams it has nothing left to write, so
+        // the client's closing the connection ends it cleanly (closed earlier, the socket could
+        // meet the last echoes of the dropped streams: a broken pipe, not what is tested here).
+        for _ in 0..6 {
+            ended.recv().await.expect("the server reports every stream");
+        }
         drop(client);
         server
             .await
