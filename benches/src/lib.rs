@@ -289,9 +289,9 @@ pub fn crc_floor(stream: &[u8]) -> u32 {
 /// development machine the same floor ran up to 1.6x slower at other placements, so placing
 /// it makes the floors the best case whatever addresses the allocator returned.
 pub struct CopyBuffer {
+    /// The buffer's bytes and a page to place them in.
     backing: Vec<u8>,
     start: usize,
-    len: usize,
 }
 
 /// The span a [`CopyBuffer`] is placed within.
@@ -300,7 +300,7 @@ const PAGE: usize = 4096;
 impl std::fmt::Debug for CopyBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CopyBuffer")
-            .field("len", &self.len)
+            .field("len", &(self.backing.len() - PAGE))
             .field("start", &self.start)
             .finish()
     }
@@ -314,11 +314,7 @@ impl CopyBuffer {
             .wrapping_add(PAGE / 2)
             .wrapping_sub(backing.as_ptr() as usize)
             % PAGE;
-        CopyBuffer {
-            backing,
-            start,
-            len,
-        }
+        CopyBuffer { backing, start }
     }
 
     /// A buffer for [`copy_crc_floor`] on `stream`: room for a whole frame of this payload
@@ -329,7 +325,8 @@ impl CopyBuffer {
 
     /// The buffer's bytes.
     pub fn region(&mut self) -> &mut [u8] {
-        &mut self.backing[self.start..self.start + self.len]
+        let len = self.backing.len() - PAGE;
+        &mut self.backing[self.start..self.start + len]
     }
 }
 

@@ -34,8 +34,8 @@
 //! slow spell of the machine falls on all of them alike. The figures come from the fastest
 //! batch, which is what the code does when nothing else competes for the core (the machine has
 //! two cores and other jobs may run); the median batch is shown too, and the gap between the
-//! two says how noisy the run was. Nothing here fails on a duration: the process exits non-zero only when the two
-//! implementations disagree on what a stream contains or on a signature.
+//! two says how noisy the run was. Nothing here fails on a duration: the process exits non-zero
+//! only when the two implementations disagree on what a stream contains or on a signature.
 
 // The counting global allocator below needs `unsafe impl GlobalAlloc`; nothing else is unsafe.
 #![allow(unsafe_code)]

@@ -47,21 +47,22 @@ struct RunningCrc {
 }
 
 impl RunningCrc {
-    /// Adds `bytes`, the next ones of the frame, which were just copied in: the checksum reads
-    /// them from where the copy put them, while they are in cache.
-    fn update(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
-        self.upto += bytes.len();
+    /// Adds `frame[upto..end]`, which were just copied in: the checksum reads them from where
+    /// the copy put them, while they are in cache.
+    fn update(&mut self, frame: &[u8], end: usize) {
+        self.hasher.update(&frame[self.upto..end]);
+        self.upto = end;
     }
 
-    /// Adds `bytes`, the next ones of the frame, which were not just copied (a frame handed
-    /// over in a `Bytes`): when there are many, the bytes before the first cache line boundary
-    /// go in on their own, so that the bulk of them starts on one, where the CRC-32 kernel runs
-    /// about a quarter faster. (Right after a copy it is the other way round: reading from
-    /// where the copy started is faster, which is why `update` does not split.)
-    fn update_from_memory(&mut self, bytes: &[u8]) {
+    /// Adds `frame[upto..end]`, which were not just copied (a frame handed over in a `Bytes`):
+    /// when there are many, the bytes before the first cache line boundary go in on their own,
+    /// so that the bulk of them starts on one, where the CRC-32 kernel runs about a quarter
+    /// faster. (Right after a copy it is the other way round: reading from where the copy
+    /// started is faster, which is why `update` does not split.)
+    fn update_from_memory(&mut self, frame: &[u8], end: usize) {
         /// Below this, a second call costs more than aligned loads save.
         const SPLIT_FROM: usize = 2048;
+        let bytes = &frame[self.upto..end];
         let head = (CACHE_LINE - bytes.as_ptr() as usize % CACHE_LINE) % CACHE_LINE;
         if head != 0 && bytes.len() >= SPLIT_FROM {
             self.hasher.update(&bytes[..head]);
@@ -69,7 +70,7 @@ impl RunningCrc {
         } else {
             self.hasher.update(bytes);
         }
-        self.upto += bytes.len();
+        self.upto = end;
     }
 
     /// A new checksum, without detecting the CPU's features again.
@@ -298,8 +299,7 @@ impl FrameDecoder {
         if let Some(prelude) = self.buffered_front_prelude() {
             let end = self.buf.len().min(prelude.total_len - 4);
             if self.crc.upto < end {
-                let upto = self.crc.upto;
-                self.crc.update(&self.buf[upto..end]);
+                self.crc.update(&self.buf, end);
             }
         }
     }
@@ -647,16 +647,14 @@ impl fmt::Debug for FrameDecoder {
 fn decode_frame(
     frame: Bytes,
     prelude: Prelude,
-    crc: RunningCrc,
+    mut crc: RunningCrc,
     frame_offset: u64,
     limits: &Limits,
     reject_duplicates: bool,
 ) -> Result<Message, FrameError> {
     let crc_at = prelude.total_len - 4;
     let expected = (&frame[crc_at..]).get_u32();
-    let mut crc = crc;
-    let upto = crc.upto;
-    crc.update_from_memory(&frame[upto..crc_at]);
+    crc.update_from_memory(&frame, crc_at);
     let actual = crc.hasher.finalize();
     if actual != expected {
         return Err(FrameError::MessageChecksumMismatch {
