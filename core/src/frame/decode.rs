@@ -644,6 +644,7 @@ impl fmt::Debug for FrameDecoder {
 }
 
 /// Checks the message CRC of a complete frame, then parses its headers and slices its payload.
+#[inline(always)]
 fn decode_frame(
     frame: Bytes,
     prelude: Prelude,
@@ -719,7 +720,12 @@ fn parse_headers(
     limits: &Limits,
     reject_duplicates: bool,
 ) -> Result<Vec<Header>, FrameError> {
-    let mut headers = Vec::new();
+    // Room for a few headers up front: growing from empty costs more than allocating.
+    let mut headers = if end > PRELUDE_LEN {
+        Vec::with_capacity(4)
+    } else {
+        Vec::new()
+    };
     let mut pos = PRELUDE_LEN;
     let at = |pos: usize| frame_offset + pos as u64;
     while pos < end {
@@ -767,18 +773,35 @@ fn parse_headers(
                 Ok(&frame[pos..pos + n])
             }
         };
-        let (value, len) = match type_code {
-            0 => (HeaderValue::Bool(true), 0),
-            1 => (HeaderValue::Bool(false), 0),
-            2 => (HeaderValue::Byte(fixed(pos, 1)?[0] as i8), 1),
-            3 => (HeaderValue::Short(fixed(pos, 2)?.get_i16()), 2),
-            4 => (HeaderValue::Int(fixed(pos, 4)?.get_i32()), 4),
-            5 => (HeaderValue::Long(fixed(pos, 8)?.get_i64()), 8),
-            8 => (HeaderValue::Timestamp(fixed(pos, 8)?.get_i64()), 8),
+        // Each arm pushes its own variant, so that the header is written straight into the
+        // vector instead of being assembled on the stack and copied.
+        let len = match type_code {
+            0 => push(&mut headers, name, HeaderValue::Bool(true), 0),
+            1 => push(&mut headers, name, HeaderValue::Bool(false), 0),
+            2 => {
+                let v = fixed(pos, 1)?[0] as i8;
+                push(&mut headers, name, HeaderValue::Byte(v), 1)
+            }
+            3 => {
+                let v = fixed(pos, 2)?.get_i16();
+                push(&mut headers, name, HeaderValue::Short(v), 2)
+            }
+            4 => {
+                let v = fixed(pos, 4)?.get_i32();
+                push(&mut headers, name, HeaderValue::Int(v), 4)
+            }
+            5 => {
+                let v = fixed(pos, 8)?.get_i64();
+                push(&mut headers, name, HeaderValue::Long(v), 8)
+            }
+            8 => {
+                let v = fixed(pos, 8)?.get_i64();
+                push(&mut headers, name, HeaderValue::Timestamp(v), 8)
+            }
             9 => {
                 let mut uuid = [0u8; 16];
                 uuid.copy_from_slice(fixed(pos, 16)?);
-                (HeaderValue::Uuid(uuid), 16)
+                push(&mut headers, name, HeaderValue::Uuid(uuid), 16)
             }
             6 | 7 => {
                 let n = fixed(pos, 2)?.get_u16() as usize;
@@ -786,17 +809,17 @@ fn parse_headers(
                     return Err(invalid(&name, "the value is longer than 32767 bytes"));
                 }
                 fixed(pos + 2, n)?;
-                let value = if type_code == 6 {
-                    HeaderValue::Bytes(frame.slice(pos + 2..pos + 2 + n))
+                if type_code == 6 {
+                    let v = frame.slice(pos + 2..pos + 2 + n);
+                    push(&mut headers, name, HeaderValue::Bytes(v), 2 + n)
                 } else {
-                    HeaderValue::String(string_at(frame, pos + 2, pos + 2 + n).ok_or(
-                        FrameError::InvalidUtf8 {
+                    let v =
+                        string_at(frame, pos + 2, pos + 2 + n).ok_or(FrameError::InvalidUtf8 {
                             offset: at(pos + 2),
                             what: "string value",
-                        },
-                    )?)
-                };
-                (value, 2 + n)
+                        })?;
+                    push(&mut headers, name, HeaderValue::String(v), 2 + n)
+                }
             }
             type_code => {
                 return Err(FrameError::InvalidHeaderValueType {
@@ -807,13 +830,23 @@ fn parse_headers(
             }
         };
         pos += len;
-        if reject_duplicates && headers.iter().any(|h: &Header| h.name() == &*name) {
-            return Err(FrameError::DuplicateHeader {
-                offset: at(header_at),
-                name,
-            });
+        if reject_duplicates {
+            if let Some((last, earlier)) = headers.split_last() {
+                if earlier.iter().any(|h| h.name() == last.name()) {
+                    return Err(FrameError::DuplicateHeader {
+                        offset: at(header_at),
+                        name: last.name_bytes().clone(),
+                    });
+                }
+            }
         }
-        headers.push(Header::new(name, value));
     }
     Ok(headers)
+}
+
+/// Appends a header, returning the length of its value on the wire.
+#[inline(always)]
+fn push(headers: &mut Vec<Header>, name: ByteString, value: HeaderValue, len: usize) -> usize {
+    headers.push(Header::new(name, value));
+    len
 }

@@ -235,6 +235,20 @@ fn encoder_rejects_what_the_wire_cannot_carry() {
     );
 }
 
+/// A frame with this header block and no payload, with correct lengths and checksums.
+fn frame_with_header_block(block: &[u8]) -> Vec<u8> {
+    let total = (MIN_FRAME_LEN + block.len()) as u32;
+    let mut wire = Vec::new();
+    wire.extend_from_slice(&total.to_be_bytes());
+    wire.extend_from_slice(&(block.len() as u32).to_be_bytes());
+    let prelude_crc = crc32fast::hash(&wire);
+    wire.extend_from_slice(&prelude_crc.to_be_bytes());
+    wire.extend_from_slice(block);
+    let crc = crc32fast::hash(&wire);
+    wire.extend_from_slice(&crc.to_be_bytes());
+    wire
+}
+
 #[test]
 fn duplicates_are_kept_unless_rejected() {
     let m = Message::new(Bytes::new())
@@ -246,7 +260,20 @@ fn duplicates_are_kept_unless_rejected() {
     assert_eq!(got[0].header("a"), Some(&HeaderValue::Int(1)));
     let mut d = FrameDecoder::new().reject_duplicate_headers(true);
     d.handle_input(&wire);
-    assert_eq!(d.poll_message().unwrap_err().kind(), "duplicate_header");
+    match d.poll_message().unwrap_err() {
+        // The second header starts after the prelude and the first one (1 + 1 + 1 + 4 bytes).
+        FrameError::DuplicateHeader { offset, name } => {
+            assert_eq!((offset, &*name), (19, "a"));
+        }
+        other => panic!("expected a duplicate header, got {other:?}"),
+    }
+    // A repeated name whose value is malformed reports the value: the more basic fault.
+    let mut bad = BytesMut::new();
+    bad.extend_from_slice(&[1, b'a', 4, 0, 0, 0, 1, 1, b'a', 4, 0, 0]);
+    let wire = frame_with_header_block(&bad);
+    let mut d = FrameDecoder::new().reject_duplicate_headers(true);
+    d.handle_input(&wire);
+    assert_eq!(d.poll_message().unwrap_err().kind(), "invalid_header_value");
 }
 
 #[test]
