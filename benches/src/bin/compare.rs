@@ -34,7 +34,10 @@
 //! slow spell of the machine falls on all of them alike. The figures come from the fastest
 //! batch, which is what the code does when nothing else competes for the core (the machine has
 //! two cores and other jobs may run); the median batch is shown too, and the gap between the
-//! two says how noisy the run was. Nothing here fails on a duration: the process exits non-zero
+//! two says how noisy the run was. For the floors, the same ratios are also taken round by round
+//! (the two batches of a round saw the machine in the same state) and their median printed as a
+//! reference point: on a machine that is never quiet for long, the fastest batches of two
+//! subjects may come from different moments. Nothing here fails on a duration: the process exits non-zero
 //! only when the two implementations disagree on what a stream contains or on a signature.
 
 // The counting global allocator below needs `unsafe impl GlobalAlloc`; nothing else is unsafe.
@@ -143,10 +146,27 @@ impl Timing {
 
     /// The median batch: seconds per pass.
     fn median(&self) -> f64 {
-        let mut v = self.per_pass.clone();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        median(self.per_pass.clone())
     }
+
+    /// How many times faster than `other` this subject ran, round by round (the two batches of
+    /// a round ran back to back, so they saw the machine in the same state): the median over
+    /// the rounds.
+    fn paired_speedup(&self, other: &Timing) -> f64 {
+        median(
+            self.per_pass
+                .iter()
+                .zip(&other.per_pass)
+                .map(|(ours, theirs)| theirs / ours)
+                .collect(),
+        )
+    }
+}
+
+/// The median of some values (the upper one of the middle two for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// How many passes make a batch of about `BATCH_SECS`; also warms caches and the allocator.
@@ -377,6 +397,16 @@ fn decode_case(
              8 KiB point {:.3}x",
             speed(ours_chunked) / speed(scratch_point),
             speed(floor_copy) / speed(scratch_point)
+        ));
+    }
+    if t_floor_copy.is_some() {
+        points.push(format!(
+            "decode {}: round by round, median over {} rounds: ours chunked / copy+crc floor \
+             {:.3}x; ours whole / crc floor {:.3}x",
+            size_label(payload_len),
+            timings[ours_chunked].per_pass.len(),
+            timings[ours_chunked].paired_speedup(&timings[floor_copy]),
+            timings[ours_whole].paired_speedup(&timings[floor_crc]),
         ));
     }
     for (i, (subject, timing)) in subjects.iter().zip(&timings).enumerate() {
@@ -758,7 +788,10 @@ fn main() -> ExitCode {
         );
     }
     if !points.is_empty() {
-        println!("reference points (no target; see copy_crc_floor):");
+        println!(
+            "reference points (no target; see copy_crc_floor; round by round: the targets' \
+             ratios taken per round instead of between the fastest batches):"
+        );
         for p in &points {
             println!("  {p}");
         }
