@@ -37,8 +37,9 @@
 //! two says how noisy the run was. For the floors, the same ratios are also taken round by round
 //! (the two batches of a round saw the machine in the same state) and their median printed as a
 //! reference point: on a machine that is never quiet for long, the fastest batches of two
-//! subjects may come from different moments. Nothing here fails on a duration: the process exits non-zero
-//! only when the two implementations disagree on what a stream contains or on a signature.
+//! subjects may come from different moments. Nothing here fails on a duration: the process
+//! exits non-zero only when the two implementations disagree on what a stream contains or on a
+//! signature.
 
 // The counting global allocator below needs `unsafe impl GlobalAlloc`; nothing else is unsafe.
 #![allow(unsafe_code)]

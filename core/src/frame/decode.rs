@@ -47,9 +47,9 @@ struct RunningCrc {
 }
 
 impl RunningCrc {
-    /// Adds `frame[upto..end]`, which were just copied in (the prelude that made them known as
-    /// a frame's arrived with them): the checksum reads them from where the copy put them,
-    /// while they are in cache.
+    /// Adds `frame[upto..end]`, which were copied in before they were known to belong to a
+    /// frame (its prelude arrived with them): the checksum reads them from where the copy put
+    /// them, while they are in cache.
     fn update(&mut self, frame: &[u8], end: usize) {
         self.hasher.update(&frame[self.upto..end]);
         self.upto = end;

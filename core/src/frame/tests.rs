@@ -268,9 +268,7 @@ fn duplicates_are_kept_unless_rejected() {
         other => panic!("expected a duplicate header, got {other:?}"),
     }
     // A repeated name whose value is malformed reports the value: the more basic fault.
-    let mut bad = BytesMut::new();
-    bad.extend_from_slice(&[1, b'a', 4, 0, 0, 0, 1, 1, b'a', 4, 0, 0]);
-    let wire = frame_with_header_block(&bad);
+    let wire = frame_with_header_block(&[1, b'a', 4, 0, 0, 0, 1, 1, b'a', 4, 0, 0]);
     let mut d = FrameDecoder::new().reject_duplicate_headers(true);
     d.handle_input(&wire);
     assert_eq!(d.poll_message().unwrap_err().kind(), "invalid_header_value");
