@@ -11,7 +11,8 @@
 //!   ([`drive_ours_chunked`], [`drive_ours_whole`], [`drive_reference_chunked`]) and their
 //!   benchmark forms, which consume every message into a [`Tally`] ([`decode_ours_chunked`],
 //!   [`decode_ours_whole`], [`decode_reference_chunked`]);
-//! - the two floors ([`crc_floor`], [`copy_crc_floor`] with a [`CopyBuffer`]);
+//! - the two floors ([`crc_floor`], [`copy_crc_floor`] with a [`CopyBuffer`]) and the checksums
+//!   alone, frame by frame ([`crc_frames_point`]);
 //! - one encoder call per implementation ([`encode_ours`], [`encode_reference`]);
 //! - an implementation-neutral view of a decoded message ([`Neutral`]) and a full agreement check
 //!   of the two implementations ([`check_agreement`]);
@@ -280,6 +281,35 @@ pub fn decode_reference_chunked(stream: &[u8], chunk_len: usize) -> Tally {
 /// any decoder must at least compute (every byte but the message CRCs is checksummed).
 pub fn crc_floor(stream: &[u8]) -> u32 {
     crc32fast::hash(black_box(stream))
+}
+
+/// A reference point for whole frames handed over as `Bytes`, not a floor: only the checksums a
+/// decoder must compute frame by frame, since every frame carries its own. For each frame of
+/// `frame_len` bytes: the prelude's CRC-32 (its first 8 bytes), then the message's (all but its
+/// last 4 bytes), whose bulk starts on a cache line as in our decoder (the CRC-32 kernel runs
+/// markedly slower on loads that cross cache lines). Its ratio to [`crc_floor`] is what checking
+/// frame by frame costs before any decoding: one call's setup and final reduction per checksum
+/// instead of one for the whole stream. Returns the checksums folded into one value.
+///
+/// # Panics
+///
+/// If `frame_len` is under 16 bytes (the smallest frame).
+pub fn crc_frames_point(stream: &[u8], frame_len: usize) -> u32 {
+    assert!(frame_len >= 16, "a frame has at least 16 bytes");
+    // Cloned per checksum, so that CPU features are detected once (as the decoder does).
+    let fresh = crc32fast::Hasher::new();
+    let mut folded = 0u32;
+    for frame in black_box(stream).chunks(frame_len) {
+        let mut prelude = fresh.clone();
+        prelude.update(&frame[..8]);
+        let body = &frame[..frame.len() - 4];
+        let head = (CACHE_LINE - body.as_ptr() as usize % CACHE_LINE) % CACHE_LINE;
+        let mut message = fresh.clone();
+        message.update(&body[..head.min(body.len())]);
+        message.update(&body[head.min(body.len())..]);
+        folded = folded.rotate_left(1) ^ prelude.finalize() ^ message.finalize();
+    }
+    folded
 }
 
 /// The buffer a copy floor copies into: `len` bytes, placed half a page past the stream it
@@ -1011,6 +1041,11 @@ mod tests {
                 frame
             );
             assert_eq!(crc_floor(&stream), crc32fast::hash(&stream));
+            // The per-frame point checksums each prelude and each message body.
+            let per_frame = stream.chunks(frame).fold(0u32, |f, fr| {
+                f.rotate_left(1) ^ crc32fast::hash(&fr[..8]) ^ crc32fast::hash(&fr[..frame - 4])
+            });
+            assert_eq!(crc_frames_point(&stream, frame), per_frame);
             // The copy floor checksums every chunk it copies, wherever it lands.
             let folded = stream
                 .chunks(CHUNK_LEN)

@@ -16,8 +16,11 @@
 //!   buffer that holds a whole frame (as a decoder must, to hand out a payload as one slice)
 //!   then CRC-32 of it; for frames larger than a chunk, also a reference point that is not a
 //!   floor: the same copies into one 8 KiB scratch buffer, which never leaves the first-level
-//!   cache (see `copy_crc_floor`). The copy buffers are placed where the copies run fastest
-//!   (see `CopyBuffer`), so the floors are their best case;
+//!   cache (see `copy_crc_floor`), and one that computes only the checksums a decoder must
+//!   compute frame by frame, each frame's prelude and message CRC-32 with nothing decoded (see
+//!   `crc_frames_point`): its ratio to the CRC-32 floor is what one checksum per frame costs
+//!   before any decoding. The copy buffers are placed where the copies run fastest (see
+//!   `CopyBuffer`), so the floors are their best case;
 //! - encoding one message into a reused, cleared `BytesMut`.
 //!
 //! Then signing, against `aws-sigv4` (`aws_sigv4::event_stream::sign_message`): a chain of 256
@@ -47,8 +50,8 @@
 use bytes::BytesMut;
 use eventstream_benches::{
     bench_sign_times, build_stream, check_agreement, check_signing, copy_crc_floor, crc_floor,
-    decode_ours_chunked, decode_ours_whole, decode_reference_chunked, encode_ours,
-    encode_reference, envelope_len, frame_len, frames_for, our_message, our_signer,
+    crc_frames_point, decode_ours_chunked, decode_ours_whole, decode_reference_chunked,
+    encode_ours, encode_reference, envelope_len, frame_len, frames_for, our_message, our_signer,
     reference_message, reference_signer, sign_ours, sign_ours_encode, sign_ours_to, sign_reference,
     sign_reference_encode, size_label, CopyBuffer, Tally, CHUNK_LEN, PAYLOAD_SIZES,
     SIGN_ADVANCE_EVERY, SIGN_PAYLOAD_LEN, SIGN_SEED,
@@ -347,13 +350,20 @@ fn decode_case(
         },
     ];
     // Indices into `subjects`.
-    let (ours_chunked, ours_whole, theirs, floor_copy, floor_crc, scratch_point) =
-        (0, 1, 2, 3, 4, 5);
+    let (ours_chunked, ours_whole, theirs, floor_copy, floor_crc, scratch_point, frames_point) =
+        (0, 1, 2, 3, 4, 5, 6);
     if frame > CHUNK_LEN {
         subjects.push(Subject {
             label: "point: copy 8 KiB chunks into 8 KiB + crc",
             run: Box::new(|| {
                 black_box(copy_crc_floor(&stream, CHUNK_LEN, &mut scratch));
+                None
+            }),
+        });
+        subjects.push(Subject {
+            label: "point: crc32 frame by frame, no decoding",
+            run: Box::new(|| {
+                black_box(crc_frames_point(&stream, frame));
                 None
             }),
         });
@@ -398,6 +408,17 @@ fn decode_case(
              8 KiB point {:.3}x",
             speed(ours_chunked) / speed(scratch_point),
             speed(floor_copy) / speed(scratch_point)
+        ));
+    }
+    if best.len() > frames_point {
+        points.push(format!(
+            "decode {}: crc32 frame by frame / crc floor {:.3}x (round by round {:.3}x); ours \
+             whole / crc32 frame by frame {:.3}x (round by round {:.3}x)",
+            size_label(payload_len),
+            speed(frames_point) / speed(floor_crc),
+            timings[frames_point].paired_speedup(&timings[floor_crc]),
+            speed(ours_whole) / speed(frames_point),
+            timings[ours_whole].paired_speedup(&timings[frames_point]),
         ));
     }
     if t_floor_copy.is_some() {
