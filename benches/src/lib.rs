@@ -303,10 +303,13 @@ pub fn crc_frames_point(stream: &[u8], frame_len: usize) -> u32 {
         let mut prelude = fresh.clone();
         prelude.update(&frame[..8]);
         let body = &frame[..frame.len() - 4];
-        let head = (CACHE_LINE - body.as_ptr() as usize % CACHE_LINE) % CACHE_LINE;
+        let (head, bulk) = body.split_at(
+            body.len()
+                .min((CACHE_LINE - body.as_ptr() as usize % CACHE_LINE) % CACHE_LINE),
+        );
         let mut message = fresh.clone();
-        message.update(&body[..head.min(body.len())]);
-        message.update(&body[head.min(body.len())..]);
+        message.update(head);
+        message.update(bulk);
         folded = folded.rotate_left(1) ^ prelude.finalize() ^ message.finalize();
     }
     folded

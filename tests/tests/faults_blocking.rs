@@ -20,54 +20,11 @@ mod faults_common;
 
 use eventstream::session::{Role, SessionEvent};
 use eventstream_blocking::Connection;
-use eventstream_tests::proxy::{process_threads, settle_threads, Dir, Plan, Proxy};
+use eventstream_tests::proxy::Proxy;
 use faults_common::*;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// What the test does once the proxy's stall has blocked the client's sender.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Then {
-    /// Nothing to do: the stream runs to its end, or to the plan's cut.
-    RunToEnd,
-    /// Release the stall: the stream completes.
-    Release,
-    /// The client's application drops the connection: `shutdown(Both)` on a clone of its socket,
-    /// from another thread than the blocked sender's. (The adapter has no other way to wake a
-    /// sender blocked in a write: `Sender::abort` needs the sender itself, and the `Receiver`
-    /// has no abort.)
-    DropConnection,
-    /// The proxy cuts the connection.
-    Cut,
-}
-
-struct Scenario {
-    name: &'static str,
-    plan: Plan,
-    /// The stall that blocks the client's sender, if the plan has one.
-    stall: Option<Dir>,
-    then: Then,
-    events: usize,
-    payload: usize,
-    signed: bool,
-    /// Every event must be echoed and every half must end cleanly.
-    clean: bool,
-    /// Exactly this many events must reach the server (a cut after that many complete frames).
-    received: Option<usize>,
-}
-
-struct Outcome {
-    attempted: usize,
-    sender: End,
-    receiver: End,
-    server: End,
-    received: Vec<usize>,
-    acked: Vec<usize>,
-    blocked_after: Option<u64>,
-    proxy_threads: usize,
-}
 
 /// The echo server: records the number of each event, then echoes it; finishes after the
 /// client's end.
@@ -171,6 +128,7 @@ fn run(s: &Scenario) -> Outcome {
                 killer.shutdown(Shutdown::Both).expect("shuts down");
             }
             Then::Cut => proxy.cut(),
+            Then::Abort => unreachable!("the blocking matrix has no abort scenario"),
         }
     }
     let (attempted, sender_end) = sender.join().expect("the sender does not panic");
@@ -191,195 +149,13 @@ fn run(s: &Scenario) -> Outcome {
         received,
         acked,
         blocked_after,
+        tasks_left: false,
         proxy_threads: proxy.live_threads(),
     }
 }
 
-fn scenarios() -> Vec<Scenario> {
-    let small = 64;
-    let l = frame_len(small, false) as u64;
-    let ls = frame_len(small, true) as u64;
-    let big = 16 * 1024;
-    let lb = frame_len(big, false) as u64;
-    vec![
-        Scenario {
-            name: "split writes into 1-byte pieces",
-            plan: Plan::new().split_writes(1),
-            stall: None,
-            then: Then::RunToEnd,
-            events: 100,
-            payload: small,
-            signed: true,
-            clean: true,
-            received: None,
-        },
-        Scenario {
-            name: "delay every 256-byte piece by 1 ms",
-            plan: Plan::new()
-                .split_writes(256)
-                .delay(Duration::from_millis(1)),
-            stall: None,
-            then: Then::RunToEnd,
-            events: 100,
-            payload: small,
-            signed: false,
-            clean: true,
-            received: None,
-        },
-        Scenario {
-            name: "cut mid-frame, server to client",
-            plan: Plan::new().cut_after(Dir::Down, 10 * l + l / 2),
-            stall: None,
-            then: Then::RunToEnd,
-            events: 1_000_000,
-            payload: small,
-            signed: false,
-            clean: false,
-            received: None,
-        },
-        Scenario {
-            name: "cut mid-frame, client to server (signed)",
-            plan: Plan::new().cut_after(Dir::Up, 10 * ls + ls / 2),
-            stall: None,
-            then: Then::RunToEnd,
-            events: 1_000_000,
-            payload: small,
-            signed: true,
-            clean: false,
-            received: Some(10),
-        },
-        Scenario {
-            name: "cut between frames, server to client (signed)",
-            plan: Plan::new().cut_after(Dir::Down, 10 * ls),
-            stall: None,
-            then: Then::RunToEnd,
-            events: 1_000_000,
-            payload: small,
-            signed: true,
-            clean: false,
-            received: None,
-        },
-        Scenario {
-            name: "stall client to server, then release",
-            plan: Plan::new().stall_reading_after(Dir::Up, 20 * lb + 100),
-            stall: Some(Dir::Up),
-            then: Then::Release,
-            events: 1500,
-            payload: big,
-            signed: false,
-            clean: true,
-            received: None,
-        },
-        Scenario {
-            name: "stall client to server, then drop the connection",
-            plan: Plan::new().stall_reading_after(Dir::Up, 20 * lb + 100),
-            stall: Some(Dir::Up),
-            then: Then::DropConnection,
-            events: 1_000_000,
-            payload: big,
-            signed: false,
-            clean: false,
-            received: None,
-        },
-        Scenario {
-            name: "stall client to server, then cut",
-            plan: Plan::new().stall_reading_after(Dir::Up, 20 * lb + 100),
-            stall: Some(Dir::Up),
-            then: Then::Cut,
-            events: 1_000_000,
-            payload: big,
-            signed: true,
-            clean: false,
-            received: None,
-        },
-        Scenario {
-            name: "stall server to client, then drop the connection",
-            plan: Plan::new().stall_reading_after(Dir::Down, 20 * lb + 100),
-            stall: Some(Dir::Down),
-            then: Then::DropConnection,
-            events: 1_000_000,
-            payload: big,
-            signed: false,
-            clean: false,
-            received: None,
-        },
-    ]
-}
-
 #[test]
 fn blocking_fault_matrix() {
-    let baseline = process_threads();
-    let mut failures = Vec::new();
-    eprintln!("blocking fault matrix: sender | receiver | server | sent, received, echoed | ms");
-    // FAULT_SCENARIO=<part of a name> runs only the matching scenarios (by hand, to debug one).
-    let only = std::env::var("FAULT_SCENARIO").unwrap_or_default();
-    for s in scenarios().into_iter().filter(|s| s.name.contains(&only)) {
-        let before = process_threads();
-        let started = Instant::now();
-        let name = s.name;
-        let s = Arc::new(s);
-        let outcome = {
-            let s = s.clone();
-            with_hang_detector(name, move || run(&s))
-        };
-        let millis = started.elapsed().as_millis();
-        let after = before.and_then(|b| settle_threads(b, SETTLE));
-        let (k, j) = check_prefixes(name, outcome.attempted, &outcome.received, &outcome.acked);
-        eprintln!(
-            "  {name:<50} {:<20} {:<20} {:<20} {:>5} {k:>5} {j:>5} {millis:>6}{}",
-            outcome.sender.to_string(),
-            outcome.receiver.to_string(),
-            outcome.server.to_string(),
-            outcome.attempted,
-            outcome
-                .blocked_after
-                .map(|n| format!("  (sender blocked after {n} events)"))
-                .unwrap_or_default(),
-        );
-        if after != before {
-            failures.push(format!(
-                "{name}: {before:?} threads before, {after:?} after: a thread was left behind"
-            ));
-        }
-        if outcome.proxy_threads != 0 {
-            failures.push(format!(
-                "{name}: the proxy left {} threads",
-                outcome.proxy_threads
-            ));
-        }
-        if s.received.is_some_and(|n| n != k) {
-            failures.push(format!(
-                "{name}: {k} events reached the server, expected {:?}",
-                s.received
-            ));
-        }
-        if s.clean {
-            let all_clean = [&outcome.sender, &outcome.receiver, &outcome.server]
-                .iter()
-                .all(|e| e.is_clean());
-            if !all_clean || k != s.events || j != s.events {
-                failures.push(format!(
-                    "{name}: expected a clean end with all {} events echoed, got sender {}, \
-                     receiver {}, server {}, {k} received, {j} echoed",
-                    s.events, outcome.sender, outcome.receiver, outcome.server
-                ));
-            }
-        } else {
-            // The fault must show: the stream cannot look complete at both ends.
-            if outcome.receiver.is_clean() && outcome.server.is_clean() && j == s.events {
-                failures.push(format!("{name}: the fault went unnoticed"));
-            }
-            if matches!(s.then, Then::DropConnection | Then::Cut) && outcome.sender.is_clean() {
-                failures.push(format!(
-                    "{name}: the blocked sender was not woken with an error"
-                ));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
-    assert_eq!(
-        baseline.and_then(|b| settle_threads(b, SETTLE)),
-        baseline,
-        "threads left behind by the matrix"
-    );
+    // The blocking adapter cannot cancel a send blocked in a write: no abort scenario.
+    run_matrix("blocking", scenarios(false), run);
 }

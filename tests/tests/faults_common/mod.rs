@@ -1,5 +1,7 @@
 //! Helpers shared by the fault-injection suites (`faults_*.rs`): numbered events, sessions, the
-//! "nothing acknowledged is lost or duplicated" check, and the hang detector for threads.
+//! "nothing acknowledged is lost or duplicated" check, the hang detector for threads, and the
+//! scenario matrix that the blocking and futures-io suites both run ([`scenarios`],
+//! [`run_matrix`]).
 
 #![allow(
     dead_code,
@@ -13,7 +15,8 @@ use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig};
 use eventstream::sign::{
     Credentials, EventSigner, SigV4Signer, SigV4Verifier, SigningParams, SigningTime,
 };
-use std::sync::mpsc;
+use eventstream_tests::proxy::{process_threads, settle_threads, Dir, Plan};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// How long one scenario may take before it counts as hung. Only a hang detector: nothing waits
@@ -209,4 +212,285 @@ impl std::fmt::Display for End {
             End::Error(kind) => write!(f, "err:{kind}"),
         }
     }
+}
+
+/// What a matrix scenario does once the proxy's stall has blocked the client's sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// Nothing to do: the stream runs to its end, or to the plan's cut.
+    RunToEnd,
+    /// Release the stall: the stream completes.
+    Release,
+    /// The client's application drops the connection: `shutdown(Both)` on its socket (a clone
+    /// of it for the blocking adapter), from another thread or task than the blocked sender's.
+    DropConnection,
+    /// The proxy cuts the connection.
+    Cut,
+    /// The sender cancels its blocked send and aborts the stream (`Sender::abort`); its next
+    /// command must fail. Only where a blocked send can be cancelled: [`scenarios`] includes it
+    /// when asked to.
+    Abort,
+}
+
+/// One fault of the matrix: a proxy plan, what to do once it blocked the sender, and what the
+/// run must show.
+pub struct Scenario {
+    pub name: &'static str,
+    pub plan: Plan,
+    /// The stall that blocks the client's sender, if the plan has one.
+    pub stall: Option<Dir>,
+    pub then: Then,
+    pub events: usize,
+    pub payload: usize,
+    pub signed: bool,
+    /// Every event must be echoed and every half must end cleanly.
+    pub clean: bool,
+    /// Exactly this many events must reach the server (a cut after that many complete frames).
+    pub received: Option<usize>,
+}
+
+/// What one run of a scenario showed.
+pub struct Outcome {
+    /// Events the sender tried to send (the failed one included).
+    pub attempted: usize,
+    pub sender: End,
+    pub receiver: End,
+    pub server: End,
+    /// Event numbers the server received, in order.
+    pub received: Vec<usize>,
+    /// Event numbers echoed back to the client's application, in order.
+    pub acked: Vec<usize>,
+    /// Events sent when the sender was found blocked by the stall.
+    pub blocked_after: Option<u64>,
+    /// A task was left on an executor (always false where there are none).
+    pub tasks_left: bool,
+    /// The proxy's threads still alive after its shutdown.
+    pub proxy_threads: usize,
+}
+
+/// The fault matrix: writes split and delayed, cuts mid-frame and between frames in both
+/// directions, and stalls in both directions followed by a release, a dropped connection, a cut
+/// and, with `with_abort`, a cancelled send and an abort.
+pub fn scenarios(with_abort: bool) -> Vec<Scenario> {
+    let small = 64;
+    let l = frame_len(small, false) as u64;
+    let ls = frame_len(small, true) as u64;
+    let big = 16 * 1024;
+    let lb = frame_len(big, false) as u64;
+    let stall_up = Plan::new().stall_reading_after(Dir::Up, 20 * lb + 100);
+    let mut all = vec![
+        Scenario {
+            name: "split writes into 1-byte pieces",
+            plan: Plan::new().split_writes(1),
+            stall: None,
+            then: Then::RunToEnd,
+            events: 100,
+            payload: small,
+            signed: true,
+            clean: true,
+            received: None,
+        },
+        Scenario {
+            name: "delay every 256-byte piece by 1 ms",
+            plan: Plan::new()
+                .split_writes(256)
+                .delay(Duration::from_millis(1)),
+            stall: None,
+            then: Then::RunToEnd,
+            events: 100,
+            payload: small,
+            signed: false,
+            clean: true,
+            received: None,
+        },
+        Scenario {
+            name: "cut mid-frame, server to client",
+            plan: Plan::new().cut_after(Dir::Down, 10 * l + l / 2),
+            stall: None,
+            then: Then::RunToEnd,
+            events: 1_000_000,
+            payload: small,
+            signed: false,
+            clean: false,
+            received: None,
+        },
+        Scenario {
+            name: "cut mid-frame, client to server (signed)",
+            plan: Plan::new().cut_after(Dir::Up, 10 * ls + ls / 2),
+            stall: None,
+            then: Then::RunToEnd,
+            events: 1_000_000,
+            payload: small,
+            signed: true,
+            clean: false,
+            received: Some(10),
+        },
+        Scenario {
+            name: "cut between frames, server to client (signed)",
+            plan: Plan::new().cut_after(Dir::Down, 10 * ls),
+            stall: None,
+            then: Then::RunToEnd,
+            events: 1_000_000,
+            payload: small,
+            signed: true,
+            clean: false,
+            received: None,
+        },
+        Scenario {
+            name: "stall client to server, then release",
+            plan: stall_up.clone(),
+            stall: Some(Dir::Up),
+            then: Then::Release,
+            events: 1500,
+            payload: big,
+            signed: false,
+            clean: true,
+            received: None,
+        },
+        Scenario {
+            name: "stall client to server, then drop the connection",
+            plan: stall_up.clone(),
+            stall: Some(Dir::Up),
+            then: Then::DropConnection,
+            events: 1_000_000,
+            payload: big,
+            signed: false,
+            clean: false,
+            received: None,
+        },
+        Scenario {
+            name: "stall client to server, then drop the connection (signed)",
+            plan: stall_up.clone(),
+            stall: Some(Dir::Up),
+            then: Then::DropConnection,
+            events: 1_000_000,
+            payload: big,
+            signed: true,
+            clean: false,
+            received: None,
+        },
+        Scenario {
+            name: "stall client to server, then cut",
+            plan: stall_up.clone(),
+            stall: Some(Dir::Up),
+            then: Then::Cut,
+            events: 1_000_000,
+            payload: big,
+            signed: false,
+            clean: false,
+            received: None,
+        },
+        Scenario {
+            name: "stall server to client, then drop the connection",
+            plan: Plan::new().stall_reading_after(Dir::Down, 20 * lb + 100),
+            stall: Some(Dir::Down),
+            then: Then::DropConnection,
+            events: 1_000_000,
+            payload: big,
+            signed: false,
+            clean: false,
+            received: None,
+        },
+    ];
+    if with_abort {
+        all.push(Scenario {
+            name: "stall client to server, then cancel and abort",
+            plan: stall_up,
+            stall: Some(Dir::Up),
+            then: Then::Abort,
+            events: 1_000_000,
+            payload: big,
+            signed: true,
+            clean: false,
+            received: None,
+        });
+    }
+    all
+}
+
+/// Runs each scenario through `run` under the hang detector, prints the matrix under `adapter`'s
+/// name, and fails with every broken promise at once: a thread, task or proxy thread left
+/// behind, the wrong number of events at the server, an unclean end where the stream should
+/// complete, a fault nobody noticed, or a blocked sender not woken with an error.
+///
+/// `FAULT_SCENARIO=<part of a name>` runs only the matching scenarios (by hand, to debug one).
+pub fn run_matrix(adapter: &str, scenarios: Vec<Scenario>, run: fn(&Scenario) -> Outcome) {
+    let baseline = process_threads();
+    let mut failures = Vec::new();
+    eprintln!("{adapter} fault matrix: sender | receiver | server | sent, received, echoed | ms");
+    let only = std::env::var("FAULT_SCENARIO").unwrap_or_default();
+    for s in scenarios.into_iter().filter(|s| s.name.contains(&only)) {
+        let before = process_threads();
+        let started = Instant::now();
+        let name = s.name;
+        let s = Arc::new(s);
+        let outcome = {
+            let s = s.clone();
+            with_hang_detector(name, move || run(&s))
+        };
+        let millis = started.elapsed().as_millis();
+        let after = before.and_then(|b| settle_threads(b, SETTLE));
+        let (k, j) = check_prefixes(name, outcome.attempted, &outcome.received, &outcome.acked);
+        eprintln!(
+            "  {name:<58} {:<20} {:<20} {:<20} {:>5} {k:>5} {j:>5} {millis:>6}{}",
+            outcome.sender.to_string(),
+            outcome.receiver.to_string(),
+            outcome.server.to_string(),
+            outcome.attempted,
+            outcome
+                .blocked_after
+                .map(|n| format!("  (sender blocked after {n} events)"))
+                .unwrap_or_default(),
+        );
+        if after != before {
+            failures.push(format!(
+                "{name}: {before:?} threads before, {after:?} after: a thread was left behind"
+            ));
+        }
+        if outcome.tasks_left {
+            failures.push(format!("{name}: a task was left behind on the executor"));
+        }
+        if outcome.proxy_threads != 0 {
+            failures.push(format!(
+                "{name}: the proxy left {} threads",
+                outcome.proxy_threads
+            ));
+        }
+        if s.received.is_some_and(|n| n != k) {
+            failures.push(format!(
+                "{name}: {k} events reached the server, expected {:?}",
+                s.received
+            ));
+        }
+        if s.clean {
+            let all_clean = [&outcome.sender, &outcome.receiver, &outcome.server]
+                .iter()
+                .all(|e| e.is_clean());
+            if !all_clean || k != s.events || j != s.events {
+                failures.push(format!(
+                    "{name}: expected a clean end with all {} events echoed, got sender {}, \
+                     receiver {}, server {}, {k} received, {j} echoed",
+                    s.events, outcome.sender, outcome.receiver, outcome.server
+                ));
+            }
+        } else {
+            // The fault must show: the stream cannot look complete at both ends.
+            if outcome.receiver.is_clean() && outcome.server.is_clean() && j == s.events {
+                failures.push(format!("{name}: the fault went unnoticed"));
+            }
+            if matches!(s.then, Then::DropConnection | Then::Cut | Then::Abort)
+                && outcome.sender.is_clean()
+            {
+                failures.push(format!(
+                    "{name}: the blocked sender was not woken with an error"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(
+        baseline.and_then(|b| settle_threads(b, SETTLE)),
+        baseline,
+        "threads left behind by the matrix"
+    );
 }
