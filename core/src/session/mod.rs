@@ -370,6 +370,12 @@ impl Session {
         self.out.len()
     }
 
+    /// The received bytes the session holds in a frame not yet complete: what a transport
+    /// counts against a memory budget before it feeds more input.
+    pub fn buffered_input_len(&self) -> usize {
+        self.decoder.buffered_len()
+    }
+
     // ---- commands ----
 
     fn check_send(&self) -> Result<(), SendError> {
