@@ -225,7 +225,11 @@ mod tests {
         let mut verifier = SigV4Verifier::new(args.signing.params(), SEED);
         let inner: Vec<Verified> = got
             .iter()
-            .map(|e| verifier.verify(e, None).expect("verifies"))
+            .map(|e| {
+                verifier
+                    .verify(e, &eventstream::frame::Limits::DEFAULT, None)
+                    .expect("verifies")
+            })
             .collect();
         verifier.finish().expect("ends");
         assert_eq!(inner.last(), Some(&Verified::End));

@@ -74,10 +74,11 @@ impl EventVerifier for NamesBadInner {
     fn verify(
         &mut self,
         envelope: &Message,
+        limits: &Limits,
         now: Option<SigningTime>,
     ) -> Result<Verified, VerifyError> {
         let index = self.verifier.verified_count();
-        let verified = self.verifier.verify(envelope, now);
+        let verified = self.verifier.verify(envelope, limits, now);
         if let Err(VerifyError::Frame(_)) = verified {
             let _ = self.bad_inner.set(index);
         }

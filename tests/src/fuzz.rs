@@ -1279,7 +1279,7 @@ pub fn verify(data: &[u8]) {
         if let Some(r) = rotation.as_ref().filter(|r| r.index == i) {
             verifier.set_credentials(r.keys.credentials());
         }
-        match verifier.verify(envelope, now) {
+        match verifier.verify(envelope, &eventstream::frame::Limits::DEFAULT, now) {
             Ok(Verified::Message(m)) => {
                 assert!(!ended, "a message verified after the end frame");
                 got.push(m);
@@ -1290,7 +1290,7 @@ pub fn verify(data: &[u8]) {
             }
             Err(e) => {
                 assert_eq!(
-                    verifier.verify(envelope, now),
+                    verifier.verify(envelope, &eventstream::frame::Limits::DEFAULT, now),
                     Err(e.clone()),
                     "errors stick"
                 );
@@ -1382,7 +1382,7 @@ pub fn verify(data: &[u8]) {
     let mut unwrapped = Vec::new();
     let mut unchecked_end = false;
     for envelope in &decoded.messages {
-        match unchecked.verify(envelope, None) {
+        match unchecked.verify(envelope, &eventstream::frame::Limits::DEFAULT, None) {
             Ok(Verified::Message(m)) => unwrapped.push(m),
             Ok(Verified::End) => unchecked_end = true,
             Err(_) => break,
@@ -2319,14 +2319,13 @@ pub fn session_with(data: &[u8], guards: KnownCoreBugs) {
             match inbound {
                 Unwrap::Plain => s,
                 Unwrap::SigV4 => {
-                    let mut v = SigV4Verifier::new(session_params(in_dir), SESSION_SEED)
-                        .with_limits(limits);
+                    let mut v = SigV4Verifier::new(session_params(in_dir), SESSION_SEED);
                     if let Some(max) = skew {
                         v = v.with_max_clock_skew(max);
                     }
                     s.with_verifier(v)
                 }
-                Unwrap::Unchecked => s.with_verifier(Unchecked::with_limits(limits)),
+                Unwrap::Unchecked => s.with_verifier(Unchecked::default()),
             }
         };
     let client = build(

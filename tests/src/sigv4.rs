@@ -296,12 +296,17 @@ pub fn verify_wire(
         if let Some(r) = rotation.filter(|r| r.index == i) {
             verifier.set_credentials(r.keys.credentials());
         }
-        match verifier.verify(envelope, None) {
+        match verifier.verify(envelope, &eventstream::frame::Limits::DEFAULT, None) {
             Ok(Verified::Message(m)) => out.messages.push(m),
             Ok(Verified::End) => out.ended = true,
             Err(e) => {
                 // Errors are fatal: the same error again, whatever comes next.
-                assert_eq!(verifier.verify(envelope, None).as_ref(), Err(&e));
+                assert_eq!(
+                    verifier
+                        .verify(envelope, &eventstream::frame::Limits::DEFAULT, None)
+                        .as_ref(),
+                    Err(&e)
+                );
                 assert_eq!(verifier.finish().as_ref(), Err(&e));
                 out.error = Some(e);
                 return out;

@@ -253,10 +253,13 @@ fn verifier_accepts_aws_sigv4_header_order() {
     let theirs = their_envelopes(&setup, &msg);
     let mut verifier = setup.verifier();
     assert_eq!(
-        verifier.verify(&theirs[0], None),
+        verifier.verify(&theirs[0], &eventstream::frame::Limits::DEFAULT, None),
         Ok(Verified::Message(msg))
     );
-    assert_eq!(verifier.verify(&theirs[1], None), Ok(Verified::End));
+    assert_eq!(
+        verifier.verify(&theirs[1], &eventstream::frame::Limits::DEFAULT, None),
+        Ok(Verified::End)
+    );
     assert_eq!(verifier.finish(), Ok(()));
 }
 
@@ -267,8 +270,11 @@ fn unchecked_unwraps_aws_sigv4_header_order() {
     let theirs = their_envelopes(&setup, &msg);
     let mut unchecked = Unchecked::default();
     assert_eq!(
-        unchecked.verify(&theirs[0], None),
+        unchecked.verify(&theirs[0], &eventstream::frame::Limits::DEFAULT, None),
         Ok(Verified::Message(msg))
     );
-    assert_eq!(unchecked.verify(&theirs[1], None), Ok(Verified::End));
+    assert_eq!(
+        unchecked.verify(&theirs[1], &eventstream::frame::Limits::DEFAULT, None),
+        Ok(Verified::End)
+    );
 }

@@ -516,8 +516,8 @@ fn clock_skew_is_bounded() {
     let end = signer.sign_end(at(t)).expect("signs");
     let verify = |now: Option<i64>| {
         let mut v = setup.verifier().with_max_clock_skew(300);
-        let first = v.verify(&env, now.map(at));
-        let second = v.verify(&end, now.map(at));
+        let first = v.verify(&env, &eventstream::frame::Limits::DEFAULT, now.map(at));
+        let second = v.verify(&end, &eventstream::frame::Limits::DEFAULT, now.map(at));
         (first, second)
     };
     for now in [Some(t), Some(t + 300), Some(t - 300), None] {
@@ -546,7 +546,13 @@ fn clock_skew_is_bounded() {
     }
     // Without a configured bound, any distance is fine.
     let mut v = setup.verifier();
-    assert!(v.verify(&env, Some(at(t + 10 * DAY))).is_ok());
+    assert!(v
+        .verify(
+            &env,
+            &eventstream::frame::Limits::DEFAULT,
+            Some(at(t + 10 * DAY))
+        )
+        .is_ok());
 }
 
 /// A receiver with another seed, region, service or secret rejects the first envelope; one with

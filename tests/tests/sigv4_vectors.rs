@@ -294,7 +294,7 @@ fn check_frames(setup: &Setup, events: &[Event], ran: &mut Ran) {
     }
     let mut verifier = setup.verifier();
     for (i, (e, frame)) in events.iter().zip(&frames).enumerate() {
-        let got = verifier.verify(frame, None);
+        let got = verifier.verify(frame, &eventstream::frame::Limits::DEFAULT, None);
         if e.payload.is_empty() {
             assert_eq!(got, Ok(Verified::End), "{}: end frame", e.ctx);
         } else if let Some(inner) = e.inner() {

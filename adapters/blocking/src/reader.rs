@@ -84,8 +84,8 @@ impl<R: Read> MessageReader<R> {
 
     /// Decodes with these limits. With a verifier, they are the limits of the messages: the
     /// envelopes are decoded with [`Limits::enveloped`] of them, so that the envelope of a
-    /// message at the limits is accepted (the verifier checks the inner messages against its own
-    /// limits). Call it before the first read (it has no effect after it), before or after
+    /// message at the limits is accepted, and the messages they carry are held to these limits.
+    /// Call it before the first read (it has no effect after it), before or after
     /// [`with_verifier`](Self::with_verifier).
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {

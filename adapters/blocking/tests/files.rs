@@ -206,7 +206,7 @@ fn limits_are_enforced() {
 
 /// With a verifier, the reader's limits are the messages': their envelopes are decoded with
 /// `Limits::enveloped`, so a message at the limits is read, whichever builder comes first. An
-/// inner message over the verifier's limits is a frame error, like a bad frame on the wire.
+/// inner message over the reader's limits is a frame error, like a bad frame on the wire.
 #[test]
 fn signed_messages_at_the_limits_are_read() {
     use eventstream::frame::Limits;
@@ -218,19 +218,20 @@ fn signed_messages_at_the_limits_are_read() {
         .with_signer(SigV4Signer::new(params(), CLIENT_SEED));
     writer.write_message_at(&message, t).unwrap();
     let wire = writer.finish_at(t).unwrap();
-    let verifier = |limits| SigV4Verifier::new(params(), CLIENT_SEED).with_limits(limits);
+    let verifier = || SigV4Verifier::new(params(), CLIENT_SEED);
     let read = |reader: MessageReader<&[u8]>| reader.collect::<Result<Vec<_>, _>>();
 
     let first = MessageReader::new(&wire[..]).with_limits(limits);
     assert_eq!(
-        read(first.with_verifier(verifier(limits))).unwrap(),
+        read(first.with_verifier(verifier())).unwrap(),
         std::slice::from_ref(&message)
     );
-    let then = MessageReader::new(&wire[..]).with_verifier(verifier(limits));
+    let then = MessageReader::new(&wire[..]).with_verifier(verifier());
     assert_eq!(read(then.with_limits(limits)).unwrap(), [message]);
 
     let tight = limits.with_max_payload_len(999);
-    let err = read(MessageReader::new(&wire[..]).with_verifier(verifier(tight))).unwrap_err();
+    let reader = MessageReader::new(&wire[..]).with_limits(tight);
+    let err = read(reader.with_verifier(verifier())).unwrap_err();
     assert_eq!(err.kind(), "payload_too_long");
     assert!(matches!(err, Error::Frame(_)), "{err:?}");
 }

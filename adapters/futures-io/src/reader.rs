@@ -84,8 +84,8 @@ impl<R: AsyncRead> MessageReader<R> {
 
     /// Decodes with these limits. With a verifier, they are the limits of the messages: the
     /// envelopes are decoded with [`Limits::enveloped`] of them, so that the envelope of a
-    /// message at the limits is accepted (the verifier checks the inner messages against its own
-    /// limits). Call it before the first read (it has no effect after it), before or after
+    /// message at the limits is accepted, and the messages they carry are held to these limits.
+    /// Call it before the first read (it has no effect after it), before or after
     /// [`with_verifier`](Self::with_verifier).
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -204,7 +204,7 @@ mod tests {
 
     /// With a verifier, the reader's limits are the messages': their envelopes are decoded with
     /// `Limits::enveloped`, so a message at the limits is read, whichever builder comes first. An
-    /// inner message over the verifier's limits is a frame error, like a bad frame on the wire.
+    /// inner message over the reader's limits is a frame error, like a bad frame on the wire.
     #[test]
     fn signed_messages_at_the_limits_are_read() {
         let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "demo");
@@ -216,7 +216,7 @@ mod tests {
         let mut wire = bytes::BytesMut::new();
         signer.sign_to(&message, t, &limits, &mut wire).unwrap();
         signer.sign_end_to(t, &mut wire).unwrap();
-        let verifier = |limits| SigV4Verifier::new(params.clone(), &seed).with_limits(limits);
+        let verifier = || SigV4Verifier::new(params.clone(), &seed);
         let read = |reader: MessageReader<&[u8]>| {
             futures::executor::block_on(reader.collect::<Vec<_>>())
                 .into_iter()
@@ -225,14 +225,15 @@ mod tests {
 
         let first = MessageReader::new(&wire[..]).with_limits(limits);
         assert_eq!(
-            read(first.with_verifier(verifier(limits))).unwrap(),
+            read(first.with_verifier(verifier())).unwrap(),
             std::slice::from_ref(&message)
         );
-        let then = MessageReader::new(&wire[..]).with_verifier(verifier(limits));
+        let then = MessageReader::new(&wire[..]).with_verifier(verifier());
         assert_eq!(read(then.with_limits(limits)).unwrap(), [message]);
 
         let tight = limits.with_max_payload_len(999);
-        let err = read(MessageReader::new(&wire[..]).with_verifier(verifier(tight))).unwrap_err();
+        let reader = MessageReader::new(&wire[..]).with_limits(tight);
+        let err = read(reader.with_verifier(verifier())).unwrap_err();
         assert_eq!(err.kind(), "payload_too_long");
         assert!(matches!(err, Error::Frame(_)), "{err:?}");
     }

@@ -6,10 +6,12 @@
 //!
 //! - `initial-request`: echoed as `initial-response` (the same headers otherwise, the same
 //!   payload);
-//! - an event: echoed unchanged;
+//! - an event: echoed unchanged (one that cannot be sent, such as a message without
+//!   `:message-type`, is answered with an `error` message instead);
 //! - an exception or an error message from the client ends the stream: the core session resets
 //!   it (nothing can be sent after the peer's);
-//! - the end of the client's side (its end frame, then END_STREAM): the response ends.
+//! - the end of the client's side (END_STREAM, after its end frame on a signed stream): the
+//!   response ends with END_STREAM alone, as an unsigned stream does.
 //!
 //! With signing parameters, each stream is checked by a `SigV4Verifier` seeded from the
 //! `Signature=` of the request's `Authorization` header, and the envelopes are unwrapped; without
@@ -126,7 +128,9 @@ impl Mirror {
         self
     }
 
-    /// The frame limits of the messages received and sent (the default limits otherwise).
+    /// The frame limits of the messages received and sent (the default limits otherwise): what a
+    /// client sends past them, signed or not, is answered with an `error` message that names
+    /// them.
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Mirror {
         self.limits = limits;
@@ -238,15 +242,15 @@ impl Mirror {
         let config = SessionConfig::new(Role::Server, Mode::Rpc)
             .with_limits(self.limits)
             .with_failures_reported_to_peer(true);
-        let session = match &self.signing {
-            None => Ok(Session::new(config).with_verifier(Unchecked::with_limits(self.limits))),
-            Some(params) => match seed(incoming.request()) {
-                Ok(seed) => Ok(Session::new(config).with_verifier(
-                    SigV4Verifier::new(params.clone(), &seed).with_limits(self.limits),
-                )),
-                Err((code, text)) => Err((Session::new(config), code, text)),
-            },
-        };
+        let session =
+            match &self.signing {
+                None => Ok(Session::new(config).with_verifier(Unchecked::default())),
+                Some(params) => match seed(incoming.request()) {
+                    Ok(seed) => Ok(Session::new(config)
+                        .with_verifier(SigV4Verifier::new(params.clone(), &seed))),
+                    Err((code, text)) => Err((Session::new(config), code, text)),
+                },
+            };
         let (mut sender, receiver) = match session {
             Ok(session) => match incoming.accept(session) {
                 Ok(halves) => halves,
@@ -331,6 +335,19 @@ async fn echo(sender: &mut Sender, mut receiver: Receiver, echoed: &mut u64) -> 
             Ok(()) => *echoed += 1,
             // The session failed meanwhile: the receiver says how.
             Err(Error::Session(_)) => {}
+            // The session refused to send what was received (a message without
+            // `:message-type`, one that cannot be encoded within the limits): say so.
+            Err(Error::Send(refused)) if refused.is_refusal() => {
+                let code = refused.kind();
+                let text = format!("the mirror cannot echo this message: {refused}");
+                return match sender.send_error(code, &text).await {
+                    Ok(()) => MirrorOutcome::ErrorSent {
+                        code: code.into(),
+                        text,
+                    },
+                    Err(e) => MirrorOutcome::Failed(e),
+                };
+            }
             Err(e) => return MirrorOutcome::Failed(e),
         }
     }

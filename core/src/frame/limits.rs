@@ -1,5 +1,8 @@
 //! Size limits for frames, shared by the encoder and the decoder.
 
+use super::error::FrameError;
+use super::message::Message;
+
 /// Size limits applied to every frame, when encoding and when decoding.
 ///
 /// The decoder checks them as soon as a frame's 12-byte prelude has arrived, before it reserves any
@@ -134,6 +137,72 @@ impl Limits {
             } else {
                 self.max_header_count
             },
+        }
+    }
+}
+
+impl Limits {
+    /// Checks a decoded message against these limits: for a message that was decoded under
+    /// larger ones, such as a plain frame read where envelopes were expected
+    /// ([`enveloped`](Self::enveloped)). The errors are the decoder's, naming these limits;
+    /// their offset is that of the frame in its own bytes (0).
+    ///
+    /// # Errors
+    ///
+    /// `too_many_headers`, `headers_too_long` or `payload_too_long`.
+    ///
+    /// ```
+    /// use eventstream::frame::{Limits, Message};
+    ///
+    /// let limits = Limits::default().with_max_payload_len(4);
+    /// assert!(limits.check(&Message::new(&b"four"[..])).is_ok());
+    /// let err = limits.check(&Message::new(&b"five!"[..])).unwrap_err();
+    /// assert_eq!(err.kind(), "payload_too_long");
+    /// assert!(err.to_string().ends_with("the limit is 4"));
+    /// ```
+    pub fn check(&self, message: &Message) -> Result<(), FrameError> {
+        if message.headers().len() > self.max_header_count as usize {
+            return Err(FrameError::TooManyHeaders {
+                frame_offset: 0,
+                limit: self.max_header_count,
+            });
+        }
+        let headers_length = message.headers_len();
+        if headers_length > self.max_headers_len as usize {
+            return Err(FrameError::HeadersTooLong {
+                frame_offset: 0,
+                headers_length: u32::try_from(headers_length).unwrap_or(u32::MAX),
+                limit: self.max_headers_len,
+            });
+        }
+        let payload_length = message.payload().len();
+        if payload_length > self.max_payload_len as usize {
+            return Err(FrameError::PayloadTooLong {
+                frame_offset: 0,
+                payload_length: u32::try_from(payload_length).unwrap_or(u32::MAX),
+                limit: self.max_payload_len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Rewrites an error of a decoder configured with [`enveloped`](Self::enveloped)`()` of
+    /// these limits so that it names the payload limit the application configured. A frame over
+    /// the enveloped payload limit is over that one too, whether it is a plain frame or an
+    /// envelope: the message such an envelope carries has a larger payload still. (The header
+    /// limits of the two differ only where an envelope's own headers need more room.)
+    pub(crate) fn name_in_enveloped_error(&self, error: FrameError) -> FrameError {
+        match error {
+            FrameError::PayloadTooLong {
+                frame_offset,
+                payload_length,
+                ..
+            } => FrameError::PayloadTooLong {
+                frame_offset,
+                payload_length,
+                limit: self.max_payload_len,
+            },
+            other => other,
         }
     }
 }

@@ -140,4 +140,31 @@ impl SendError {
             SendError::Sign(e) => e.kind(),
         }
     }
+
+    /// Whether the session refused this message only: the message is of the wrong kind for the
+    /// command, or cannot be encoded within the limits. Nothing was queued, and the session can
+    /// still send (an `error` message, say). False when the stream itself can send no more.
+    ///
+    /// ```
+    /// use eventstream::frame::Message;
+    /// use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig};
+    /// use eventstream::sign::SigningTime;
+    ///
+    /// let now = SigningTime::from_unix_seconds(0)?;
+    /// let mut server = Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding));
+    /// let refused = server.send(Message::new(&b"no :message-type"[..]), now).unwrap_err();
+    /// assert!(refused.is_refusal());
+    /// server.send_error("wrong_kind", &refused.to_string(), now)?;
+    /// assert!(!server.send(EventBuilder::new("Late").build(), now).unwrap_err().is_refusal());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SendError::NotAllowed(_)
+                | SendError::InitialMessageNotFirst
+                | SendError::WrongKind(_)
+                | SendError::Sign(SignError::Encode(_))
+        )
+    }
 }

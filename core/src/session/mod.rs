@@ -279,7 +279,13 @@ pub struct Session {
     signer: Box<dyn EventSigner + Send>,
     verifier: Option<Box<dyn EventVerifier + Send>>,
     decoder: FrameDecoder,
+    /// Whether a signer was set: its failure reports need a time the application gave.
+    signed: bool,
+    /// The time of clock-skew checks ([`Session::set_now`]).
     now: Option<SigningTime>,
+    /// The latest time the application gave (`set_now` or a command): the time of a failure
+    /// report.
+    latest_time: Option<SigningTime>,
 
     out: BytesMut,
     send_side: SendSide,
@@ -309,7 +315,9 @@ impl Session {
             signer: Box::new(Anonymous::default()),
             verifier: None,
             decoder: FrameDecoder::with_limits(config.limits),
+            signed: false,
             now: None,
+            latest_time: None,
             out: BytesMut::new(),
             send_side: SendSide::Open,
             finish_sent: false,
@@ -329,6 +337,7 @@ impl Session {
     /// [`SigV4Signer`](crate::sign::SigV4Signer)).
     #[must_use]
     pub fn with_signer(mut self, signer: impl EventSigner + Send + 'static) -> Self {
+        self.signed = signer.uses_time();
         self.signer = Box::new(signer);
         self
     }
@@ -349,9 +358,11 @@ impl Session {
         &self.config
     }
 
-    /// Sets the time that clock-skew checks of received envelopes compare against.
+    /// Sets the time that clock-skew checks of received envelopes compare against. It is also
+    /// the time a failure report is signed at, unless a command gave a later one.
     pub fn set_now(&mut self, now: SigningTime) {
         self.now = Some(now);
+        self.latest_time = Some(now);
     }
 
     /// The error the session failed with, once the application has polled its
@@ -391,6 +402,7 @@ impl Session {
     }
 
     fn transmit(&mut self, message: &Message, time: SigningTime) -> Result<(), SendError> {
+        self.latest_time = Some(time);
         self.signer
             .sign_to(message, time, &self.config.limits, &mut self.out)?;
         self.sent_any = true;
@@ -418,6 +430,7 @@ impl Session {
         if self.sent_any {
             return Err(SendError::InitialMessageNotFirst);
         }
+        require_message_type(&message)?;
         match Kind::of(&message) {
             Ok(Kind::Event {
                 event_type: Some(t),
@@ -458,27 +471,23 @@ impl Session {
         self.send_initial(message, time, Role::Server, INITIAL_RESPONSE)
     }
 
-    /// Sends an event (a message whose `:message-type` is `event` or absent), signed at `time`.
+    /// Sends an event (a message whose `:message-type` is `event`), signed at `time`.
+    ///
+    /// A received message without `:message-type` is an event, but nothing this session sends
+    /// lacks one: the AWS SDKs fail a stream on such a message. Build events with
+    /// [`EventBuilder`].
     ///
     /// # Errors
     ///
-    /// [`SendError::WrongKind`] for the empty message (no headers, no payload: on an unsigned
-    /// stream it is the end frame), [`SendError::Finished`] after `finish` or an exception or
-    /// error was sent,
+    /// [`SendError::Finished`] after `finish` or an exception or error was sent,
     /// [`SendError::StreamOver`] after the peer's exception or error, [`SendError::Aborted`],
-    /// [`SendError::Failed`], [`SendError::WrongKind`] for an exception or error (use their own
-    /// commands) or, in RPC mode, for an initial message, [`SendError::Sign`] when it cannot be
-    /// encoded. Nothing is queued on error.
+    /// [`SendError::Failed`], [`SendError::WrongKind`] for a message without `:message-type`,
+    /// for an exception or error (use their own commands) or, in RPC mode, for an initial
+    /// message, [`SendError::Sign`] when it cannot be encoded. Nothing is queued on error.
     pub fn send(&mut self, message: Message, time: SigningTime) -> Result<(), SendError> {
         self.check_send()?;
+        require_message_type(&message)?;
         match Kind::of(&message) {
-            Ok(Kind::Event { .. })
-                if message.headers().is_empty() && message.payload().is_empty() =>
-            {
-                Err(SendError::WrongKind(
-                    "an empty message is the end of an unsigned stream, not an event",
-                ))
-            }
             Ok(Kind::Event { event_type }) => {
                 let initial = matches!(event_type, Some(INITIAL_REQUEST | INITIAL_RESPONSE));
                 if initial && self.config.mode == Mode::Rpc {
@@ -494,13 +503,15 @@ impl Session {
         }
     }
 
-    /// Ends our side cleanly: the (signed) end frame, then [`Transmit::Finish`].
+    /// Ends our side cleanly: on a signed stream the signed end frame, then
+    /// [`Transmit::Finish`]; an unsigned stream has no end frame, so only the half-close.
     ///
     /// # Errors
     ///
     /// As [`send`](Self::send).
     pub fn finish(&mut self, time: SigningTime) -> Result<(), SendError> {
         self.check_send()?;
+        self.latest_time = Some(time);
         self.signer.sign_end_to(time, &mut self.out)?;
         self.send_side = SendSide::Closed;
         Ok(())
@@ -731,7 +742,15 @@ impl Session {
             match self.decoder.poll_message() {
                 Ok(Some(message)) => self.receive(message),
                 Ok(None) => break,
-                Err(e) => self.fail(e.into()),
+                Err(e) => {
+                    // With a verifier the decoder reads envelopes with larger limits; the error
+                    // names the limit the application configured.
+                    let e = match self.verifier {
+                        Some(_) => self.config.limits.name_in_enveloped_error(e),
+                        None => e,
+                    };
+                    self.fail(e.into());
+                }
             }
         }
         if self.input_ended && !self.terminal && self.has_room() {
@@ -756,7 +775,7 @@ impl Session {
             return self.fail(ProtocolError::FrameAfterEnd.into());
         }
         let message = match self.verifier.as_mut() {
-            Some(v) => match v.verify(&message, self.now) {
+            Some(v) => match v.verify(&message, &self.config.limits, self.now) {
                 Ok(Verified::Message(inner)) => inner,
                 Ok(Verified::End) => {
                     self.peer_end_frame = true;
@@ -764,10 +783,8 @@ impl Session {
                 }
                 Err(e) => return self.fail(e.into()),
             },
-            None if message.headers().is_empty() && message.payload().is_empty() => {
-                self.peer_end_frame = true;
-                return;
-            }
+            // Decoded with the configured limits; an unsigned stream has no end frame, so even
+            // the empty message is an event.
             None => message,
         };
         let first = self.received == 0;
@@ -860,11 +877,18 @@ impl Session {
             // What was queued before still goes out, then the error message and the end.
             let text = alloc::string::ToString::to_string(&error);
             let reply = error_message(error.kind(), text);
-            let now = self.now.unwrap_or(SigningTime::EPOCH);
-            let signed = self
-                .signer
-                .sign_to(&reply, now, &self.config.limits, &mut self.out);
-            if signed.is_ok() {
+            // Never sign with a time the application did not give: without one, a signed
+            // stream is reset instead. An unsigned report carries no time.
+            let time = match (self.latest_time, self.signed) {
+                (Some(t), _) => Some(t),
+                (None, false) => Some(SigningTime::EPOCH),
+                (None, true) => None,
+            };
+            let signed = time.map(|t| {
+                self.signer
+                    .sign_to(&reply, t, &self.config.limits, &mut self.out)
+            });
+            if let Some(Ok(_)) = signed {
                 self.send_side = SendSide::Closed;
             } else {
                 self.reset();
@@ -873,6 +897,16 @@ impl Session {
             self.reset();
         }
         self.error = Some(error);
+    }
+}
+
+/// Nothing a session sends lacks `:message-type`: the AWS SDKs fail a stream on such a message.
+fn require_message_type(message: &Message) -> Result<(), SendError> {
+    match message.header(MESSAGE_TYPE) {
+        Some(_) => Ok(()),
+        None => Err(SendError::WrongKind(
+            "a message sent needs a :message-type header (build it with EventBuilder)",
+        )),
     }
 }
 

@@ -236,8 +236,8 @@ fn after_finish_nothing_more_can_be_sent() {
     assert_eq!(c.send(ev("A", b""), t(0)).unwrap_err(), SendError::Finished);
     assert_eq!(c.finish(t(0)).unwrap_err(), SendError::Finished);
     let (wire, signals) = drain_transmit(&mut c);
-    // The anonymous end of stream: the 16-byte empty message, then the half-close.
-    assert_eq!(wire.len(), 16);
+    // An unsigned stream has no end frame: the half-close alone ends it.
+    assert!(wire.is_empty());
     assert_eq!(signals, [Transmit::Finish]);
     assert!(c.poll_transmit(&mut BytesMut::new()).is_none());
 }
@@ -290,10 +290,12 @@ fn exceptions_and_errors_end_the_stream_for_both_sides() {
 
 #[test]
 fn frames_after_the_peers_end_frame_are_a_protocol_error() {
-    let mut wire = BytesMut::new();
-    Message::default().encode(&mut wire).unwrap();
+    let mut c = client(Mode::Rpc).with_signer(SigV4Signer::new(params(), SEED));
+    c.finish(t(5)).unwrap();
+    let (mut wire, _) = drain_transmit(&mut c);
     ev("Late", b"").encode(&mut wire).unwrap();
-    let events = deliver(&mut server(Mode::Rpc), &wire, 100, true);
+    let mut s = server(Mode::Rpc).with_verifier(SigV4Verifier::new(params(), SEED));
+    let events = deliver(&mut s, &wire, 100, true);
     assert_eq!(
         events,
         [SessionEvent::Failed(ProtocolError::FrameAfterEnd.into())]
@@ -404,7 +406,6 @@ fn abort_after_finish_still_resets() {
     let mut c = client(Mode::Rpc);
     c.finish(t(0)).unwrap();
     let mut buf = BytesMut::new();
-    assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Data(16)));
     assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Finish));
     c.abort();
     assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Reset));
@@ -470,4 +471,191 @@ fn a_transport_reset_fails_after_the_received_events() {
     assert_eq!(c.poll_event(), None);
     assert_eq!(c.poll_transmit(&mut BytesMut::new()), None);
     assert_eq!(c.send(ev("B", b""), t(0)).unwrap_err().kind(), "reset");
+}
+
+#[test]
+fn an_unsigned_stream_ends_with_the_transport_alone() {
+    // Sending: no end frame, only the half-close; a signed stream ends with its envelope.
+    let mut c = client(Mode::HttpBinding);
+    c.send(ev("A", b"a"), t(0)).unwrap();
+    c.finish(t(0)).unwrap();
+    let (wire, signals) = drain_transmit(&mut c);
+    let mut one = BytesMut::new();
+    ev("A", b"a").encode(&mut one).unwrap();
+    assert_eq!(wire, one, "the event and nothing after it");
+    assert_eq!(signals, [Transmit::Finish]);
+    let mut signed = client(Mode::HttpBinding).with_signer(SigV4Signer::new(params(), SEED));
+    signed.finish(t(0)).unwrap();
+    let (end, _) = drain_transmit(&mut signed);
+    assert_eq!(end.len(), 16 + 67, "the signed empty envelope");
+
+    // Receiving: the end of input at a frame boundary is the clean end, and a message without
+    // :message-type, even the empty one, is an ordinary event.
+    let mut wire = BytesMut::new();
+    Message::default().encode(&mut wire).unwrap();
+    Message::new(&b"bare"[..]).encode(&mut wire).unwrap();
+    let events = deliver(&mut server(Mode::HttpBinding), &wire, 5, true);
+    assert_eq!(
+        events,
+        [
+            SessionEvent::Event(Message::default()),
+            SessionEvent::Event(Message::new(&b"bare"[..])),
+            SessionEvent::End
+        ]
+    );
+}
+
+#[test]
+fn nothing_sent_lacks_a_message_type() {
+    for session in [client(Mode::HttpBinding), server(Mode::Rpc)] {
+        let mut session = session;
+        for bare in [Message::default(), Message::new(&b"x"[..])] {
+            assert_eq!(session.send(bare, t(0)).unwrap_err().kind(), "wrong_kind");
+        }
+        assert_eq!(session.pending_transmit_len(), 0);
+    }
+    let bare_initial = Message::default().with_header(EVENT_TYPE, INITIAL_REQUEST);
+    assert_eq!(
+        client(Mode::Rpc)
+            .send_initial_request(bare_initial, t(0))
+            .unwrap_err()
+            .kind(),
+        "wrong_kind"
+    );
+    // What a session itself sends (an error report) carries one.
+    let config = SessionConfig::new(Role::Server, Mode::Rpc).with_failures_reported_to_peer(true);
+    let mut s = Session::new(config);
+    let _ = deliver(&mut s, &[0u8; 16], 16, false);
+    let (wire, _) = drain_transmit(&mut s);
+    let mut d = FrameDecoder::new();
+    d.handle_input(&wire);
+    let report = d.poll_message().unwrap().unwrap();
+    assert_eq!(report.header_str(MESSAGE_TYPE), Some("error"));
+}
+
+/// A frame whose payload is `len` bytes of `b'x'`, with an `:event-type`.
+fn big(len: usize) -> Message {
+    EventBuilder::new("Big")
+        .payload(alloc::vec![b'x'; len])
+        .build()
+}
+
+fn fails_with_payload_limit(events: &[SessionEvent], limit: u32) {
+    match events {
+        [SessionEvent::Failed(e)] => {
+            assert_eq!(e.kind(), "payload_too_long");
+            let text = alloc::string::ToString::to_string(e);
+            assert!(
+                text.ends_with(&alloc::format!("the limit is {limit}")),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_session_limits_govern_every_input_path() {
+    let limits = Limits::default().with_max_payload_len(1024);
+    let config = SessionConfig::new(Role::Server, Mode::HttpBinding).with_limits(limits);
+
+    // Signed: the verifier unwraps the inner message within the session's limits.
+    let mut c = client(Mode::HttpBinding).with_signer(SigV4Signer::new(params(), SEED));
+    c.send(big(100_000), t(5)).unwrap();
+    let (wire, _) = drain_transmit(&mut c);
+    let mut s = Session::new(config).with_verifier(SigV4Verifier::new(params(), SEED));
+    fails_with_payload_limit(&deliver(&mut s, &wire, 4096, false), 1024);
+
+    // Unchecked: an unsigned frame passed through, and an unchecked envelope.
+    let mut plain = BytesMut::new();
+    big(50_000).encode(&mut plain).unwrap();
+    let mut s = Session::new(config).with_verifier(crate::sign::Unchecked::default());
+    fails_with_payload_limit(&deliver(&mut s, &plain, 4096, false), 1024);
+    let mut s = Session::new(config).with_verifier(crate::sign::Unchecked::default());
+    fails_with_payload_limit(&deliver(&mut s, &wire, 4096, false), 1024);
+
+    // Plain.
+    fails_with_payload_limit(
+        &deliver(&mut Session::new(config), &plain, 4096, false),
+        1024,
+    );
+
+    // Within the limit, every path delivers.
+    let mut ok = BytesMut::new();
+    big(1024).encode(&mut ok).unwrap();
+    let mut s = Session::new(config).with_verifier(crate::sign::Unchecked::default());
+    assert!(matches!(
+        &deliver(&mut s, &ok, 4096, true)[..],
+        [SessionEvent::Event(_), SessionEvent::End]
+    ));
+}
+
+#[test]
+fn an_oversized_frame_is_reported_with_the_configured_limit() {
+    // Only the prelude of a frame declaring a 25 MiB payload: past the envelope limit too.
+    let payload = 25 * 1024 * 1024u32;
+    let total = payload + 16;
+    let mut prelude = BytesMut::new();
+    prelude.extend_from_slice(&total.to_be_bytes());
+    prelude.extend_from_slice(&0u32.to_be_bytes());
+    let crc = crc32fast::hash(&prelude);
+    prelude.extend_from_slice(&crc.to_be_bytes());
+    let config = SessionConfig::new(Role::Server, Mode::Rpc);
+    for verifier in [false, true] {
+        let s = Session::new(config);
+        let mut s = if verifier {
+            s.with_verifier(crate::sign::Unchecked::default())
+        } else {
+            s
+        };
+        fails_with_payload_limit(
+            &deliver(&mut s, &prelude, 12, false),
+            Limits::DEFAULT_MAX_PAYLOAD_LEN,
+        );
+    }
+}
+
+#[test]
+fn a_failure_report_is_never_signed_with_a_time_not_given() {
+    let config = SessionConfig::new(Role::Server, Mode::Rpc).with_failures_reported_to_peer(true);
+    let signed = || Session::new(config).with_signer(SigV4Signer::new(params(), SEED));
+    let garbage = [0u8; 16];
+
+    // No time given at all: the stream is reset rather than signed at the epoch.
+    let mut s = signed();
+    let _ = deliver(&mut s, &garbage, 16, false);
+    assert_eq!(
+        drain_transmit(&mut s),
+        (BytesMut::new(), alloc::vec![Transmit::Reset])
+    );
+
+    // The latest time the application gave: set_now, or a command's.
+    for (now, command, expected) in [
+        (Some(700), None, 700),
+        (None, Some(800), 800),
+        (Some(700), Some(800), 800),
+    ] {
+        let mut s = signed();
+        if let Some(now) = now {
+            s.set_now(t(now));
+        }
+        if let Some(at) = command {
+            s.send(ev("A", b"a"), t(at)).unwrap();
+        }
+        let _ = deliver(&mut s, &garbage, 16, false);
+        let (wire, signals) = drain_transmit(&mut s);
+        assert_eq!(signals, [Transmit::Finish]);
+        let mut v = SigV4Verifier::new(params(), SEED);
+        let mut d = FrameDecoder::with_limits(Limits::DEFAULT.enveloped());
+        d.handle_input(&wire);
+        let mut last = None;
+        while let Some(envelope) = d.poll_message().unwrap() {
+            last = Some(envelope.header(":date").and_then(|d| d.as_timestamp()));
+            assert!(matches!(
+                v.verify(&envelope, &Limits::DEFAULT, None),
+                Ok(Verified::Message(_))
+            ));
+        }
+        assert_eq!(last, Some(Some(expected * 1000)));
+    }
 }

@@ -61,8 +61,8 @@ impl VerifyingDecoder {
     }
 
     /// Verifies and unwraps every frame with `verifier`; the frames are then envelopes, decoded
-    /// with [`Limits::enveloped`] of the limits given to [`new`](Self::new). Call it before any
-    /// input.
+    /// with [`Limits::enveloped`] of the limits given to [`new`](Self::new), and the messages
+    /// they carry are held to those limits themselves. Call it before any input.
     #[must_use]
     pub fn with_verifier(mut self, verifier: impl EventVerifier + Send + 'static) -> Self {
         self.verifier = Some(Box::new(verifier));
@@ -110,12 +110,18 @@ impl VerifyingDecoder {
             let frame = match self.decoder.poll_message() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Ok(None),
-                Err(e) => return Err(self.fail(e.into())),
+                Err(e) => {
+                    let e = match self.verifier {
+                        Some(_) => self.limits.name_in_enveloped_error(e),
+                        None => e,
+                    };
+                    return Err(self.fail(e.into()));
+                }
             };
             let Some(verifier) = self.verifier.as_mut() else {
                 return Ok(Some(frame));
             };
-            match verifier.verify(&frame, self.now) {
+            match verifier.verify(&frame, &self.limits, self.now) {
                 Ok(Verified::Message(message)) => return Ok(Some(message)),
                 // Read on: anything after the end frame is the verifier's error.
                 Ok(Verified::End) => {}

@@ -47,17 +47,28 @@ pub trait EventSigner {
         dst: &mut BytesMut,
     ) -> Result<usize, SignError>;
 
-    /// Appends the frame that ends the stream; nothing can be signed after it.
+    /// Appends the frame that ends the stream, if the scheme has one, and returns its length;
+    /// nothing can be signed after it. A signed stream ends with a signed empty envelope; an
+    /// unsigned one has no end frame (0 bytes): the transport's end alone ends it.
     ///
     /// # Errors
     ///
     /// [`SignError::AfterEnd`] if the end was already signed.
     fn sign_end_to(&mut self, time: SigningTime, dst: &mut BytesMut) -> Result<usize, SignError>;
+
+    /// Whether what this signer writes depends on the time it is given. A session never signs
+    /// with a time the application did not give: when it has none, a signer for which this is
+    /// true is not asked to sign its failure report. True unless the scheme ignores time.
+    fn uses_time(&self) -> bool {
+        true
+    }
 }
 
 /// Checks incoming envelopes and hands out what they carry.
 pub trait EventVerifier {
-    /// Verifies the next envelope; `now` is the caller's time, for clock skew checks.
+    /// Verifies the next envelope. `limits` are the receiver's limits, which the message handed
+    /// out must meet (the envelope itself was decoded with [`Limits::enveloped`] of them);
+    /// `now` is the caller's time, for clock skew checks.
     ///
     /// # Errors
     ///
@@ -65,6 +76,7 @@ pub trait EventVerifier {
     fn verify(
         &mut self,
         envelope: &Message,
+        limits: &Limits,
         now: Option<SigningTime>,
     ) -> Result<Verified, VerifyError>;
 
@@ -76,8 +88,9 @@ pub trait EventVerifier {
     fn finish(&mut self) -> Result<(), VerifyError>;
 }
 
-/// No signing: messages go out as they are, and the end of the stream is the 16-byte empty
-/// message.
+/// No signing: messages go out as they are, and the stream has no end frame: the transport's
+/// end (HTTP/2 END_STREAM, the end of a body, EOF) alone ends it, as every AWS SDK expects of an
+/// unsigned stream.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -88,8 +101,8 @@ pub trait EventVerifier {
 /// let t = SigningTime::from_unix_seconds(0).unwrap();
 /// let mut signer = Anonymous::default();
 /// signer.sign_to(&Message::new(&b"hi"[..]), t, &Limits::default(), &mut out).unwrap();
-/// signer.sign_end_to(t, &mut out).unwrap();
-/// assert_eq!(out.len(), 18 + 16);
+/// assert_eq!(signer.sign_end_to(t, &mut out).unwrap(), 0); // no end frame
+/// assert_eq!(out.len(), 18);
 /// assert!(signer.sign_end_to(t, &mut out).is_err());
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
@@ -111,12 +124,16 @@ impl EventSigner for Anonymous {
         Ok(message.encode_with_limits(limits, dst)?)
     }
 
-    fn sign_end_to(&mut self, _time: SigningTime, dst: &mut BytesMut) -> Result<usize, SignError> {
+    fn sign_end_to(&mut self, _time: SigningTime, _dst: &mut BytesMut) -> Result<usize, SignError> {
         if self.ended {
             return Err(SignError::AfterEnd);
         }
         self.ended = true;
-        Ok(Message::default().encode(dst)?)
+        Ok(0)
+    }
+
+    fn uses_time(&self) -> bool {
+        false
     }
 }
 
@@ -125,46 +142,41 @@ impl EventSigner for Anonymous {
 ///
 /// A message whose headers are exactly `:date` (timestamp) and `:chunk-signature` (32 bytes) is
 /// an envelope: an empty payload is the end frame, any other payload must be one whole frame,
-/// the inner message. The 16-byte empty message is also taken as the end of the stream. Anything
-/// else is handed out as it is. Frames after the end are [`VerifyError::FrameAfterEnd`]; unlike
-/// [`SigV4Verifier`], a stream without an end frame is accepted.
+/// the inner message. Anything else is handed out as it is, checked against the receiver's
+/// limits (the 16-byte empty message too: an unsigned stream has no end frame). Frames after
+/// the end frame are [`VerifyError::FrameAfterEnd`]; unlike [`SigV4Verifier`], a stream without
+/// an end frame is accepted.
 ///
 /// ```
-/// use eventstream::frame::Message;
+/// use eventstream::frame::{Limits, Message};
 /// use eventstream::sign::{Credentials, EventVerifier, SigV4Signer, SigningParams, SigningTime, Unchecked, Verified};
 ///
 /// let params = SigningParams::new(Credentials::new("id", "secret"), "us-east-1", "demo");
 /// let mut signer = SigV4Signer::new(params, "00");
 /// let t = SigningTime::from_unix_seconds(0)?;
 /// let envelope = signer.sign(&Message::new(&b"x"[..]), t)?;
+/// let limits = Limits::default();
 ///
 /// let mut v = Unchecked::default();
-/// assert_eq!(v.verify(&envelope, None)?, Verified::Message(Message::new(&b"x"[..])));
-/// assert_eq!(v.verify(&Message::new(&b"plain"[..]), None)?, Verified::Message(Message::new(&b"plain"[..])));
-/// assert_eq!(v.verify(&signer.sign_end(t)?, None)?, Verified::End);
+/// assert_eq!(v.verify(&envelope, &limits, None)?, Verified::Message(Message::new(&b"x"[..])));
+/// let plain = Message::new(&b"plain"[..]);
+/// assert_eq!(v.verify(&plain, &limits, None)?, Verified::Message(plain.clone()));
+/// let small = Limits::default().with_max_payload_len(4);
+/// assert_eq!(v.verify(&plain, &small, None).unwrap_err().kind(), "payload_too_long");
+/// assert_eq!(v.verify(&signer.sign_end(t)?, &limits, None)?, Verified::End);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Unchecked {
-    limits: Limits,
     index: u64,
     ended: bool,
-}
-
-impl Unchecked {
-    /// An unchecked unwrapper whose inner messages are decoded with `limits`.
-    pub fn with_limits(limits: Limits) -> Self {
-        Unchecked {
-            limits,
-            ..Self::default()
-        }
-    }
 }
 
 impl EventVerifier for Unchecked {
     fn verify(
         &mut self,
         message: &Message,
+        limits: &Limits,
         _now: Option<SigningTime>,
     ) -> Result<Verified, VerifyError> {
         let index = self.index;
@@ -172,16 +184,15 @@ impl EventVerifier for Unchecked {
             return Err(VerifyError::FrameAfterEnd { index });
         }
         self.index += 1;
-        let empty = message.headers().is_empty() && message.payload().is_empty();
-        if empty || (sigv4::is_envelope(message) && message.payload().is_empty()) {
+        if !sigv4::is_envelope(message) {
+            limits.check(message)?;
+            return Ok(Verified::Message(message.clone()));
+        }
+        if message.payload().is_empty() {
             self.ended = true;
             return Ok(Verified::End);
         }
-        if sigv4::is_envelope(message) {
-            return sigv4::unwrap_inner(message.payload(), &self.limits, index)
-                .map(Verified::Message);
-        }
-        Ok(Verified::Message(message.clone()))
+        sigv4::unwrap_inner(message.payload(), limits, index).map(Verified::Message)
     }
 
     fn finish(&mut self) -> Result<(), VerifyError> {

@@ -282,7 +282,7 @@ impl fmt::Debug for Chain {
 /// [`set_credentials`](Self::set_credentials) rotates credentials without breaking the chain.
 ///
 /// ```
-/// use eventstream::frame::Message;
+/// use eventstream::frame::{Limits, Message};
 /// use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime, Verified};
 ///
 /// let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "transcribe");
@@ -294,13 +294,15 @@ impl fmt::Debug for Chain {
 /// assert_eq!(envelope.header(":date").and_then(|v| v.as_timestamp()), Some(1_700_000_000_000));
 /// let end = signer.sign_end(t)?;
 ///
-/// // The receiving side recomputes the chain from the same seed.
+/// // The receiving side recomputes the chain from the same seed; the message inside each
+/// // envelope is held to the receiver's limits.
+/// let limits = Limits::default();
 /// let mut verifier = SigV4Verifier::new(params, seed);
-/// match verifier.verify(&envelope, None)? {
+/// match verifier.verify(&envelope, &limits, None)? {
 ///     Verified::Message(inner) => assert_eq!(&inner.payload()[..], b"audio"),
 ///     Verified::End => unreachable!(),
 /// }
-/// assert_eq!(verifier.verify(&end, None)?, Verified::End);
+/// assert_eq!(verifier.verify(&end, &limits, None)?, Verified::End);
 /// verifier.finish()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -513,7 +515,6 @@ impl EventSigner for SigV4Signer {
 #[derive(Debug, Clone)]
 pub struct SigV4Verifier {
     chain: Chain,
-    limits: Limits,
     max_skew: Option<u64>,
     index: u64,
     ended: bool,
@@ -525,7 +526,6 @@ impl SigV4Verifier {
     pub fn new(params: SigningParams, seed: &str) -> Self {
         SigV4Verifier {
             chain: Chain::new(params, seed),
-            limits: Limits::DEFAULT,
             max_skew: None,
             index: 0,
             ended: false,
@@ -538,13 +538,6 @@ impl SigV4Verifier {
     #[must_use]
     pub fn with_max_clock_skew(mut self, seconds: u64) -> Self {
         self.max_skew = Some(seconds);
-        self
-    }
-
-    /// The limits the inner messages are decoded with.
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -563,8 +556,9 @@ impl SigV4Verifier {
         self.ended
     }
 
-    /// Verifies the next envelope of the chain. `now` is checked against the envelope's `:date`
-    /// when a clock skew is configured; pass `None` otherwise.
+    /// Verifies the next envelope of the chain and decodes the message it carries within
+    /// `limits` (the receiver's limits). `now` is checked against the envelope's `:date` when a
+    /// clock skew is configured; pass `None` otherwise.
     ///
     /// # Errors
     ///
@@ -572,12 +566,13 @@ impl SigV4Verifier {
     pub fn verify(
         &mut self,
         envelope: &Message,
+        limits: &Limits,
         now: Option<SigningTime>,
     ) -> Result<Verified, VerifyError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
-        match self.check(envelope, now) {
+        match self.check(envelope, limits, now) {
             Ok(v) => Ok(v),
             Err(err) => {
                 self.error = Some(err.clone());
@@ -589,6 +584,7 @@ impl SigV4Verifier {
     fn check(
         &mut self,
         envelope: &Message,
+        limits: &Limits,
         now: Option<SigningTime>,
     ) -> Result<Verified, VerifyError> {
         let index = self.index;
@@ -643,7 +639,7 @@ impl SigV4Verifier {
             self.ended = true;
             return Ok(Verified::End);
         }
-        unwrap_inner(payload, &self.limits, index).map(Verified::Message)
+        unwrap_inner(payload, limits, index).map(Verified::Message)
     }
 
     /// Declares the end of the input.
@@ -671,9 +667,10 @@ impl EventVerifier for SigV4Verifier {
     fn verify(
         &mut self,
         envelope: &Message,
+        limits: &Limits,
         now: Option<SigningTime>,
     ) -> Result<Verified, VerifyError> {
-        SigV4Verifier::verify(self, envelope, now)
+        SigV4Verifier::verify(self, envelope, limits, now)
     }
 
     fn finish(&mut self) -> Result<(), VerifyError> {

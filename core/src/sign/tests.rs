@@ -57,7 +57,7 @@ fn sign_chain(signer: &mut SigV4Signer, times: &[i64]) -> Vec<Message> {
 fn verify_all(v: &mut SigV4Verifier, chain: &[Message]) -> Result<Vec<Message>, VerifyError> {
     let mut got = Vec::new();
     for m in chain {
-        if let Verified::Message(inner) = v.verify(m, None)? {
+        if let Verified::Message(inner) = v.verify(m, &crate::frame::Limits::DEFAULT, None)? {
             got.push(inner);
         }
     }
@@ -91,16 +91,28 @@ fn rotation_keeps_the_chain() {
     let b = s.sign(&event(2), at(101)).unwrap();
     let end = s.sign_end(at(102)).unwrap();
     let mut v = SigV4Verifier::new(params(), SEED);
-    assert!(matches!(v.verify(&a, None), Ok(Verified::Message(_))));
+    assert!(matches!(
+        v.verify(&a, &crate::frame::Limits::DEFAULT, None),
+        Ok(Verified::Message(_))
+    ));
     // Without the rotation the next envelope does not verify.
     let mut stale = v.clone();
     assert_eq!(
-        stale.verify(&b, None).unwrap_err().kind(),
+        stale
+            .verify(&b, &crate::frame::Limits::DEFAULT, None)
+            .unwrap_err()
+            .kind(),
         "signature_mismatch"
     );
     v.set_credentials(new);
-    assert!(matches!(v.verify(&b, None), Ok(Verified::Message(_))));
-    assert_eq!(v.verify(&end, None), Ok(Verified::End));
+    assert!(matches!(
+        v.verify(&b, &crate::frame::Limits::DEFAULT, None),
+        Ok(Verified::Message(_))
+    ));
+    assert_eq!(
+        v.verify(&end, &crate::frame::Limits::DEFAULT, None),
+        Ok(Verified::End)
+    );
     v.finish().unwrap();
 }
 
@@ -135,12 +147,18 @@ fn tampering_dropping_reordering_and_replay_are_detected() {
     assert_eq!(kind(&no_date), "invalid_envelope");
     let mut wrong_seed = SigV4Verifier::new(params(), "00");
     assert_eq!(
-        wrong_seed.verify(&chain[0], None).unwrap_err().kind(),
+        wrong_seed
+            .verify(&chain[0], &crate::frame::Limits::DEFAULT, None)
+            .unwrap_err()
+            .kind(),
         "signature_mismatch"
     );
     // Poisoned: the same error again.
     assert_eq!(
-        wrong_seed.verify(&chain[0], None).unwrap_err().kind(),
+        wrong_seed
+            .verify(&chain[0], &crate::frame::Limits::DEFAULT, None)
+            .unwrap_err()
+            .kind(),
         "signature_mismatch"
     );
 }
@@ -149,14 +167,21 @@ fn tampering_dropping_reordering_and_replay_are_detected() {
 fn clock_skew_is_checked_only_when_configured() {
     let chain = sign_chain(&mut SigV4Signer::new(params(), SEED), &[1000]);
     let mut lax = SigV4Verifier::new(params(), SEED);
-    assert!(lax.verify(&chain[0], Some(at(9999))).is_ok());
+    assert!(lax
+        .verify(&chain[0], &crate::frame::Limits::DEFAULT, Some(at(9999)))
+        .is_ok());
     let mut strict = SigV4Verifier::new(params(), SEED).with_max_clock_skew(300);
     assert_eq!(
-        strict.verify(&chain[0], Some(at(1301))).unwrap_err().kind(),
+        strict
+            .verify(&chain[0], &crate::frame::Limits::DEFAULT, Some(at(1301)))
+            .unwrap_err()
+            .kind(),
         "signature_expired"
     );
     let mut ok = SigV4Verifier::new(params(), SEED).with_max_clock_skew(300);
-    assert!(ok.verify(&chain[0], Some(at(1300))).is_ok());
+    assert!(ok
+        .verify(&chain[0], &crate::frame::Limits::DEFAULT, Some(at(1300)))
+        .is_ok());
 }
 
 #[test]
@@ -187,7 +212,9 @@ fn sign_to_writes_the_same_frame_as_sign() {
     let mut v = SigV4Verifier::new(params(), SEED);
     let mut n = 0;
     while let Some(m) = d.poll_message().unwrap() {
-        if let Verified::Message(inner) = v.verify(&m, None).unwrap() {
+        if let Verified::Message(inner) =
+            v.verify(&m, &crate::frame::Limits::DEFAULT, None).unwrap()
+        {
             assert_eq!(inner, event(n));
             n += 1;
         }
