@@ -224,7 +224,18 @@ async fn send(args: &SendArgs) -> ExitCode {
     }
     while sent.is_ok() {
         match rx.recv().await {
-            Some(Ok(message)) => sent = sender.send(message).await,
+            Some(Ok(message)) => {
+                sent = sender.send(message).await;
+                if let Err(eventstream_tokio::Error::Send(refused)) = &sent {
+                    if refused.is_refusal() {
+                        // A message the session will not send (one without :message-type, or
+                        // over the limits): say so, and abort rather than end cleanly.
+                        sender.abort();
+                        let _ = printer.await;
+                        return fail(refused.kind(), refused);
+                    }
+                }
+            }
             Some(Err(e)) => {
                 // Bad input: nothing more is sent, and the stream is not ended cleanly.
                 sender.abort();
