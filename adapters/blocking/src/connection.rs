@@ -230,7 +230,7 @@ fn drive<S: Socket>(shared: &Mutex<State<S>>) -> Result<Drive, Error> {
 /// let session = Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding));
 /// let mut conn = Connection::new(TcpStream::connect(addr)?, session)?;
 /// conn.send(EventBuilder::new("Ping").payload(&b"1"[..]).build())?;
-/// conn.finish()?; // the end frame, then shutdown(Write)
+/// conn.finish()?; // shutdown(Write) (after the signed end frame when signing)
 /// let reply = conn.next_event()?.unwrap();
 /// assert!(matches!(&reply, SessionEvent::Event(m) if m.header_str(":event-type") == Some("Pong")));
 /// assert_eq!(conn.next_event()?, Some(SessionEvent::End));
@@ -343,7 +343,7 @@ impl<S: Socket> Connection<S> {
         self.sender.send_error(code, text)
     }
 
-    /// Ends our side: the end frame, then `shutdown(Write)`; see [`Sender::finish`].
+    /// Ends our side: the signed end frame when signing, then `shutdown(Write)`; see [`Sender::finish`].
     ///
     /// # Errors
     ///
@@ -492,7 +492,9 @@ impl<S: Socket> Sender<S> {
 
     /// Aborts the stream: queued bytes are dropped and the socket is shut down both ways, which
     /// also wakes a [`Receiver`] blocked in a read (its terminal event is
-    /// [`SessionEvent::Closed`]). Idempotent.
+    /// [`SessionEvent::Closed`]). Idempotent. (The peer sees its input end. On a signed stream
+    /// the missing end frame tells it apart from a clean end; an unsigned stream has no end
+    /// frame, so there an abort between frames looks like a clean end.)
     ///
     /// # Errors
     ///

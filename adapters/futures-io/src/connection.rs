@@ -207,7 +207,7 @@ fn poll_drive<W: AsyncWrite + Unpin>(
 ///     let socket = smol::net::TcpStream::connect(addr).await?;
 ///     let mut conn = Connection::new(socket, Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding)));
 ///     conn.send(EventBuilder::new("Ping").build()).await?;
-///     conn.finish().await?; // the end frame, then shutdown(Write)
+///     conn.finish().await?; // shutdown(Write) (after the signed end frame when signing)
 ///     let events: Vec<_> = conn.collect().await;
 ///     assert!(matches!(&events[0], Ok(SessionEvent::Event(m)) if m.header_str(":event-type") == Some("Pong")));
 ///     assert!(matches!(events[1], Ok(SessionEvent::End)));
@@ -346,7 +346,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         self.sender.send_error(code, text).await
     }
 
-    /// Ends our side: the end frame, then close the writer; see [`Sender::finish`].
+    /// Ends our side: the signed end frame when signing, then close the writer; see [`Sender::finish`].
     ///
     /// # Errors
     ///
@@ -502,7 +502,8 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
     /// Aborts the stream: queued bytes are dropped and the stream is closed (`poll_close`, or
     /// `Shutdown::Both` with [`Connection::with_shutdown`]); the session's terminal event is
     /// [`SessionEvent::Closed`]. Idempotent. (A byte stream has no reset: the peer sees its input
-    /// end without our end frame.)
+    /// end. On a signed stream the missing end frame tells it apart from a clean end; an unsigned
+    /// stream has no end frame, so there an abort between frames looks like a clean end.)
     ///
     /// # Errors
     ///
