@@ -116,10 +116,10 @@ pub(crate) fn signed_request(
                 "AWS4-HMAC-SHA256 Credential={}/{}/{}/{}/aws4_request, \
                  SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date, \
                  Signature={seed}",
-                params.credentials.access_key_id(),
+                params.credentials().access_key_id(),
                 time.scope_date(),
-                params.region,
-                params.service
+                params.region(),
+                params.service()
             ),
         )
         .header("x-amz-date", time.amz_date())

@@ -42,7 +42,7 @@ enum StreamEvent {
 }
 
 fn json_event<T: Serialize>(event_type: &'static str, body: &T) -> Result<Message, MarshalError> {
-    let payload = serde_json::to_vec(body).map_err(|e| MarshalError(e.to_string()))?;
+    let payload = serde_json::to_vec(body).map_err(MarshalError::new)?;
     Ok(EventBuilder::new(event_type)
         .content_type("application/json")
         .payload(payload)
@@ -50,7 +50,7 @@ fn json_event<T: Serialize>(event_type: &'static str, body: &T) -> Result<Messag
 }
 
 fn from_json<T: for<'de> Deserialize<'de>>(message: &Message) -> Result<T, MarshalError> {
-    serde_json::from_slice(message.payload()).map_err(|e| MarshalError(e.to_string()))
+    serde_json::from_slice(message.payload()).map_err(MarshalError::new)
 }
 
 impl Marshal for StreamEvent {

@@ -30,7 +30,7 @@ use eventstream::session::{
     error_message, EventBuilder, ExceptionBuilder, Mode, Role, SendError, Session, SessionConfig,
     SessionError, SessionEvent, Transmit,
 };
-use eventstream::sign::sigv4::is_envelope;
+use eventstream::sign::is_envelope;
 use eventstream::sign::{
     EventVerifier, SigV4Signer, SigV4Verifier, SigningParams, SigningTime, Unchecked, Verified,
     VerifyError, VerifyingDecoder,

@@ -100,7 +100,7 @@ fn handle_reset_after_the_terminal_event_transmits_nothing() {
     // A failure is queued (a truncated frame), then the transport is reset: polling the failure
     // must not ask for a Transmit::Reset.
     let mut client = Session::new(SessionConfig::new(Role::Client, Mode::Rpc));
-    client.handle_input(&[0, 0, 0]);
+    assert_eq!(client.handle_input(&[0, 0, 0]), 3);
     client.handle_end_of_input();
     client.handle_reset("RST_STREAM");
     let events = all_events(&mut client);

@@ -9,7 +9,7 @@
 
 use bytes::{Bytes, BytesMut};
 use eventstream::frame::{HeaderValue, Limits, Message};
-use eventstream::sign::sigv4::string_to_sign;
+use eventstream::sign::string_to_sign;
 use eventstream::sign::{EventSigner, SigV4Signer, Verified, VerifyError};
 use eventstream_tests::sigv4::{
     at, chain_times, date_header, envelope, keys, seed, setup, sign_chain, verify_wire, Keys,

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use eventstream::frame::Message;
-use eventstream::sign::sigv4::string_to_sign;
+use eventstream::sign::string_to_sign;
 use eventstream::sign::{seed_from_authorization, SigningTime, Verified, VerifyError};
 use eventstream_tests::sigv4::{date_header, envelope, parse_signing_time, Keys, Setup};
 use eventstream_tests::{decode_all, encode, from_hex, read_vector_json, to_hex, vectors_dir};

@@ -150,7 +150,8 @@ impl Message {
     /// Appends this message as one frame to any [`BufMut`], checked against `limits`.
     ///
     /// Slower than [`Message::encode_with_limits`], which can checksum the bytes where they were
-    /// written; use this for buffers that are not a `BytesMut`. On error nothing is written.
+    /// written; use this for buffers that are not a `BytesMut`. On error nothing is written,
+    /// also when a fixed-size buffer (a `&mut [u8]`, say) is too small for the frame.
     ///
     /// ```
     /// use eventstream::frame::{Limits, Message};
@@ -158,9 +159,20 @@ impl Message {
     /// let mut out: Vec<u8> = Vec::new();
     /// Message::new(&b"x"[..]).encode_to(&Limits::default(), &mut out).unwrap();
     /// assert_eq!(out.len(), 17);
+    ///
+    /// let mut fixed = [0u8; 16];
+    /// let err = Message::new(&b"x"[..]).encode_to(&Limits::default(), &mut &mut fixed[..]).unwrap_err();
+    /// assert_eq!(err.kind(), "buffer_too_small");
     /// ```
     pub fn encode_to<B: BufMut>(&self, limits: &Limits, dst: &mut B) -> Result<usize, EncodeError> {
         let sizes = validate(self, limits)?;
+        let available = dst.remaining_mut();
+        if available < sizes.total as usize {
+            return Err(EncodeError::BufferTooSmall {
+                needed: sizes.total as usize,
+                available,
+            });
+        }
         // The prelude and the header block are small: build them contiguously, then checksum
         // them and the payload in place, without copying the payload.
         let mut head = BytesMut::with_capacity(12 + sizes.headers as usize);

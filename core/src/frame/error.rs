@@ -227,6 +227,14 @@ pub enum EncodeError {
         /// The frame's length.
         length: u64,
     },
+    /// A fixed-size buffer has no room for the whole frame.
+    #[error("the frame takes {needed} bytes; the buffer has room for {available}")]
+    BufferTooSmall {
+        /// The frame's length.
+        needed: usize,
+        /// The room left in the buffer.
+        available: usize,
+    },
 }
 
 impl EncodeError {
@@ -241,6 +249,7 @@ impl EncodeError {
             EncodeError::PayloadTooLong { .. } => "payload_too_long",
             EncodeError::TooManyHeaders { .. } => "too_many_headers",
             EncodeError::MessageTooLong { .. } => "message_too_long",
+            EncodeError::BufferTooSmall { .. } => "buffer_too_small",
         }
     }
 }

@@ -233,9 +233,27 @@ pub fn error_message(code: impl Into<ByteString>, text: impl Into<ByteString>) -
 }
 
 /// Why an application value could not become a message, or a message an application value.
+///
+/// ```
+/// use eventstream::session::MarshalError;
+///
+/// let e = MarshalError::new("missing field `text`");
+/// assert_eq!(e.to_string(), "missing field `text`");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct MarshalError(pub String);
+#[error("{message}")]
+pub struct MarshalError {
+    message: String,
+}
+
+impl MarshalError {
+    /// An error that says `message` (for example a serializer's error, displayed).
+    pub fn new(message: impl core::fmt::Display) -> Self {
+        MarshalError {
+            message: alloc::string::ToString::to_string(&message),
+        }
+    }
+}
 
 /// Turns an application's event into a message.
 ///
@@ -283,7 +301,7 @@ pub enum Unmarshalled<T> {
 ///
 /// impl Unmarshal for Transcript {
 ///     fn unmarshal(m: &Message) -> Result<Unmarshalled<Self>, MarshalError> {
-///         let text = || String::from_utf8(m.payload().to_vec()).map_err(|e| MarshalError(e.to_string()));
+///         let text = || String::from_utf8(m.payload().to_vec()).map_err(MarshalError::new);
 ///         Ok(match m.header_str(":event-type") {
 ///             Some("Partial") => Unmarshalled::Known(Transcript::Partial(text()?)),
 ///             Some("Final") => Unmarshalled::Known(Transcript::Final(text()?)),

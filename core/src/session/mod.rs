@@ -646,6 +646,7 @@ impl Session {
     /// the peer back: feed the rest again after draining [`poll_event`](Self::poll_event). Once the
     /// session has a terminal event (or input has ended), bytes are discarded and counted as
     /// consumed.
+    #[must_use = "the bytes not consumed must be fed again"]
     pub fn handle_input(&mut self, data: &[u8]) -> usize {
         self.handle_with(data, |decoder, from, to| {
             decoder.handle_input(&data[from..to])
@@ -654,6 +655,7 @@ impl Session {
 
     /// As [`handle_input`](Self::handle_input), for bytes the caller owns as `Bytes`: whole frames
     /// are not copied.
+    #[must_use = "the bytes not consumed must be fed again"]
     pub fn handle_bytes(&mut self, data: &Bytes) -> usize {
         self.handle_with(data, |decoder, from, to| {
             decoder.handle_bytes(data.slice(from..to))

@@ -419,7 +419,7 @@ fn events_before_a_failure_can_still_be_answered() {
     let mut wire = BytesMut::new();
     ev("A", b"a").encode(&mut wire).unwrap();
     ev("B", b"b").encode(&mut wire).unwrap();
-    s.handle_input(&wire[..wire.len() - 3]);
+    assert_eq!(s.handle_input(&wire[..wire.len() - 3]), wire.len() - 3);
     s.handle_end_of_input();
     assert_eq!(s.queued_events(), 2);
     // The application echoes what it polls; the failure applies when it is polled.

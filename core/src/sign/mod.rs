@@ -10,12 +10,15 @@
 
 mod decoder;
 mod error;
-pub mod sigv4;
+mod sigv4;
 mod time;
 
 pub use decoder::VerifyingDecoder;
 pub use error::{SeedError, SignError, VerifyError};
-pub use sigv4::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
+pub use sigv4::{
+    is_envelope, string_to_sign, Credentials, SigV4Signer, SigV4Verifier, SigningParams, ALGORITHM,
+    DATE_HEADER, SIGNATURE_HEADER,
+};
 pub use time::{SigningTime, TimeOutOfRange};
 
 use crate::frame::{Limits, Message};

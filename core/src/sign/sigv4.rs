@@ -65,12 +65,9 @@ impl fmt::Debug for Credentials {
 /// What a signature is computed with: credentials, region and service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningParams {
-    /// The credentials; only the secret enters the signature.
-    pub credentials: Credentials,
-    /// The region, e.g. `us-east-1`.
-    pub region: String,
-    /// The signing name of the service, e.g. `transcribe`.
-    pub service: String,
+    credentials: Credentials,
+    region: String,
+    service: String,
 }
 
 impl SigningParams {
@@ -85,6 +82,28 @@ impl SigningParams {
             region: region.into(),
             service: service.into(),
         }
+    }
+
+    /// The credentials; only the secret enters the signature.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The region, e.g. `us-east-1`.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The signing name of the service, e.g. `transcribe`.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The same region and service with other credentials (rotated ones, say).
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
     }
 }
 
@@ -129,7 +148,7 @@ fn string_to_sign_parts(
 /// the end frame). The signer feeds exactly these bytes to the HMAC.
 ///
 /// ```
-/// use eventstream::sign::{sigv4::string_to_sign, SigningTime};
+/// use eventstream::sign::{string_to_sign, SigningTime};
 ///
 /// let t = SigningTime::from_unix_seconds(0).unwrap();
 /// let s = string_to_sign(&t, "us-east-1", "demo", "00", b"", b"");
