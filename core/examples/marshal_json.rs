@@ -112,12 +112,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut rest = &wire[..];
     while !rest.is_empty() {
-        let n = client.handle_input(rest);
+        let n = client.handle_input(rest, eventstream::sign::SigningTime::EPOCH);
         rest = &rest[n..];
         drain(&mut client)?;
     }
     if ended {
-        client.handle_end_of_input();
+        client.handle_end_of_input(eventstream::sign::SigningTime::EPOCH);
     }
     drain(&mut client)?;
 

@@ -17,9 +17,16 @@
 //!   frame (layer 1)          ▼ Message::encode                     │ FrameDecoder: prelude CRC,
 //!                              (exact length, limits)              │ lengths, limits, message CRC
 //!   ─────────────────────────┼──────────────────────────────────────┼──────────────────────────────
-//!   transport (adapter)      ▼ poll_transmit(&mut BytesMut)        │ handle_input(&[u8]) -> consumed
-//!                              Data / Finish / Reset               │ handle_end_of_input()
+//!   driver (session layer)   ▼ output() / take_output(), written   │ handle_read / handle_bytes,
+//!                              poll_close: Finish / Reset(cause)   │ handle_eof, handle_reset;
+//!                              the pending write                   │ the read window, backpressure
+//!   ─────────────────────────┼──────────────────────────────────────┼──────────────────────────────
+//!   transport (adapter)      ▼ write, half-close, reset            │ read, end of input, failure
 //! ```
+//!
+//! The [`session::Driver`] is the loop every adapter runs: it owns the read window and the
+//! pending write around a [`session::Session`], so that an adapter only reads, writes and closes
+//! when the driver says so, and wakes the tasks or threads that wait.
 //!
 //! - [`frame`]: the message model ([`frame::Message`], [`frame::Header`],
 //!   [`frame::HeaderValue`]), the encoder, the streaming [`frame::FrameDecoder`] and its
@@ -27,7 +34,7 @@
 //! - [`sign`]: the SigV4 event signing chain ([`sign::SigV4Signer`]) and its mirror image on the
 //!   receiving side ([`sign::SigV4Verifier`]); time is always an argument.
 //! - [`session`]: one event stream as a state machine, client or server, RPC or HTTP-binding
-//!   ([`session::Session`]).
+//!   ([`session::Session`]), and the [`session::Driver`] that adapters run it with.
 //!
 //! # A client and a server, in memory
 //!
@@ -40,19 +47,19 @@
 //! use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime};
 //!
 //! /// Moves everything `from` wants to send into `to`; returns what `to`'s application sees.
-//! fn deliver(from: &mut Session, to: &mut Session) -> Vec<SessionEvent> {
+//! fn deliver(from: &mut Session, to: &mut Session, now: SigningTime) -> Vec<SessionEvent> {
 //!     let (mut wire, mut events, mut eof) = (BytesMut::new(), Vec::new(), false);
 //!     while let Some(t) = from.poll_transmit(&mut wire) {
 //!         eof |= t == Transmit::Finish;
 //!     }
 //!     let mut rest = &wire[..];
 //!     while !rest.is_empty() {
-//!         let n = to.handle_input(rest); // fewer than offered when the event queue is full
+//!         let n = to.handle_input(rest, now); // fewer than offered when the event queue is full
 //!         rest = &rest[n..];
 //!         events.extend(std::iter::from_fn(|| to.poll_event()));
 //!     }
 //!     if eof {
-//!         to.handle_end_of_input();
+//!         to.handle_end_of_input(now);
 //!     }
 //!     events.extend(std::iter::from_fn(|| to.poll_event()));
 //!     events
@@ -73,7 +80,7 @@
 //! client.finish(now)?;
 //!
 //! // Server: verified and unwrapped, in order, then the clean end of the client's side.
-//! let seen = deliver(&mut client, &mut server);
+//! let seen = deliver(&mut client, &mut server, now);
 //! assert!(matches!(seen[0], SessionEvent::InitialRequest(_)));
 //! assert!(matches!(&seen[1], SessionEvent::Event(m) if m.payload().len() == 320));
 //! assert_eq!(seen[2], SessionEvent::End);
@@ -82,7 +89,7 @@
 //! server.send_initial_response(EventBuilder::initial_response().payload(&b"{}"[..]).build(), now)?;
 //! server.send(EventBuilder::new("TranscriptEvent").payload(&b"{\"text\":\"hi\"}"[..]).build(), now)?;
 //! server.finish(now)?;
-//! let seen = deliver(&mut server, &mut client);
+//! let seen = deliver(&mut server, &mut client, now);
 //! assert!(matches!(seen[0], SessionEvent::InitialResponse(_)));
 //! assert!(matches!(&seen[1], SessionEvent::Event(m) if m.header_str(":event-type") == Some("TranscriptEvent")));
 //! assert_eq!(seen[2], SessionEvent::End);

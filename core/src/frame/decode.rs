@@ -163,10 +163,10 @@ fn check_prelude(
 ///    is not copied at all).
 /// 2. Call [`poll_message`](Self::poll_message) until it returns `Ok(None)`: the decoder then needs
 ///    [`bytes_needed`](Self::bytes_needed) more bytes before it can hand out the next message.
-/// 3. When the input ends, call [`finish`](Self::finish): `Ok(())` means the input ended cleanly
+/// 3. When the input ends, call [`handle_end_of_input`](Self::handle_end_of_input): `Ok(())` means the input ended cleanly
 ///    between frames, [`FrameError::Truncated`] that it stopped inside one.
 ///
-/// An error from `poll_message` or `finish` is fatal: framing is lost, the decoder drops what it
+/// An error from `poll_message` or `handle_end_of_input` is fatal: framing is lost, the decoder drops what it
 /// buffered, ignores further input and returns the same error from then on.
 ///
 /// # Checks
@@ -212,7 +212,7 @@ fn check_prelude(
 ///         got.push(msg);
 ///     }
 /// }
-/// decoder.finish()?;
+/// decoder.handle_end_of_input()?;
 /// assert_eq!(got.len(), 2);
 /// assert_eq!(got[0].header_str(":event-type"), Some("A"));
 /// assert_eq!(&got[1].payload()[..], b"two");
@@ -273,6 +273,12 @@ impl FrameDecoder {
     /// The limits this decoder enforces.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Changes the limits for the frames whose prelude has not been checked yet; what was fed
+    /// is kept. (A session that starts verifying reads envelopes, with larger limits.)
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     /// Feeds bytes, copying them into the decoder's buffer. Drain with
@@ -359,14 +365,14 @@ impl FrameDecoder {
     /// Feeds bytes the caller already owns as `Bytes`. When nothing is buffered, frames are split
     /// off `data` without copying; only an incomplete frame at its end is copied, once more input
     /// arrives. Ignored once the decoder has failed.
-    pub fn handle_bytes(&mut self, data: Bytes) {
+    pub fn handle_bytes(&mut self, data: &Bytes) {
         if self.error.is_some() || data.is_empty() {
             return;
         }
         if self.buf.is_empty() && self.whole.is_empty() {
-            self.whole = data;
+            self.whole = data.clone();
         } else {
-            self.handle_input(&data);
+            self.handle_input(data);
         }
     }
 
@@ -495,11 +501,11 @@ impl FrameDecoder {
     }
 
     /// The next complete, checked message, or `Ok(None)` when more bytes are needed (after
-    /// [`finish`](Self::finish): when the input is exhausted).
+    /// [`handle_end_of_input`](Self::handle_end_of_input): when the input is exhausted).
     ///
     /// # Errors
     ///
-    /// A [`FrameError`] when the bytes are not a valid frame, or, after `finish`, when the input
+    /// A [`FrameError`] when the bytes are not a valid frame, or, after `handle_end_of_input`, when the input
     /// ended inside a frame. Every error is fatal and returned again by every later call.
     #[must_use = "a decoded message or an error would be lost"]
     #[inline]
@@ -544,7 +550,7 @@ impl FrameDecoder {
     /// # Errors
     ///
     /// [`FrameError::Truncated`], or the error the decoder already failed with.
-    pub fn finish(&mut self) -> Result<(), FrameError> {
+    pub fn handle_end_of_input(&mut self) -> Result<(), FrameError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }

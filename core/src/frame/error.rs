@@ -153,7 +153,7 @@ impl FrameError {
     ///
     /// let mut decoder = FrameDecoder::new();
     /// decoder.handle_input(&[0, 0, 0, 16]);
-    /// let err = decoder.finish().unwrap_err();
+    /// let err = decoder.handle_end_of_input().unwrap_err();
     /// assert_eq!(err.kind(), "truncated");
     /// ```
     pub const fn kind(&self) -> &'static str {

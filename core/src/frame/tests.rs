@@ -33,7 +33,7 @@ fn decode_all(chunks: &[&[u8]]) -> Result<Vec<Message>, FrameError> {
             out.push(m);
         }
     }
-    d.finish()?;
+    d.handle_end_of_input()?;
     while let Some(m) = d.poll_message()? {
         out.push(m);
     }
@@ -77,11 +77,11 @@ fn handle_bytes_splits_whole_frames_without_copying() {
     let whole = wire.freeze();
     let base = whole.as_ptr() as usize;
     let mut d = FrameDecoder::new();
-    d.handle_bytes(whole.clone());
+    d.handle_bytes(&whole.clone());
     let a = d.poll_message().unwrap().unwrap();
     let b = d.poll_message().unwrap().unwrap();
     assert!(d.poll_message().unwrap().is_none());
-    d.finish().unwrap();
+    d.handle_end_of_input().unwrap();
     // The payloads point into the buffer that was handed over.
     let range = base..base + whole.len();
     assert!(range.contains(&(a.payload().as_ptr() as usize)));
@@ -97,13 +97,13 @@ fn handle_bytes_then_slices_keeps_order() {
     // Whole frame plus the first half of the next, then the rest as a slice.
     let mut first = one.clone();
     first.extend_from_slice(&two[..14]);
-    d.handle_bytes(first.freeze());
+    d.handle_bytes(&first.freeze());
     assert_eq!(&d.poll_message().unwrap().unwrap().payload()[..], b"one");
     assert!(d.poll_message().unwrap().is_none());
     assert_eq!(d.bytes_needed(), two.len() - 14);
     d.handle_input(&two[14..]);
     assert_eq!(&d.poll_message().unwrap().unwrap().payload()[..], b"two");
-    d.finish().unwrap();
+    d.handle_end_of_input().unwrap();
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn forged_length_is_rejected_before_the_body_is_buffered() {
     // Poisoned: the same error forever, and input is ignored.
     d.handle_input(&[0; 64]);
     assert_eq!(d.poll_message().unwrap_err(), err);
-    assert_eq!(d.finish().unwrap_err(), err);
+    assert_eq!(d.handle_end_of_input().unwrap_err(), err);
     assert_eq!(d.buffered_len(), 0);
 }
 
@@ -167,7 +167,7 @@ fn finish_before_draining_loses_nothing() {
     let mut d = FrameDecoder::new();
     d.handle_input(&wire);
     d.handle_input(&wire[..3]);
-    d.finish().unwrap();
+    d.handle_end_of_input().unwrap();
     assert!(d.poll_message().unwrap().is_some());
     assert_eq!(d.poll_message().unwrap_err().kind(), "truncated");
 }
@@ -323,7 +323,7 @@ fn large_frames_are_placed_like_their_input() {
                 }
             }
         }
-        decoder.finish().unwrap();
+        decoder.handle_end_of_input().unwrap();
         assert_eq!(at, wire.len());
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::frame::FrameError;
 use crate::sign::{SignError, VerifyError};
+use alloc::borrow::Cow;
 use alloc::string::String;
 
 /// The peer broke the protocol's sequencing rules.
@@ -77,7 +78,7 @@ pub enum SessionError {
     #[error("the stream was reset or its connection lost: {reason}")]
     Reset {
         /// What the transport reported.
-        reason: &'static str,
+        reason: Cow<'static, str>,
     },
 }
 

@@ -4,9 +4,11 @@
 //! told: initial-request / initial-response sequencing on RPC protocols, exceptions and errors,
 //! the signed end of the stream, and every failure, reported once. Adapters only move its bytes.
 
+mod driver;
 mod error;
 mod message;
 
+pub use driver::{Close, Driver, Step};
 pub use error::{ProtocolError, SendError, SessionError};
 pub use message::{
     error_message, EventBuilder, ExceptionBuilder, Kind, Marshal, MarshalError, Unmarshal,
@@ -184,22 +186,92 @@ impl SessionEvent {
 
 /// What [`Session::poll_transmit`] asks the transport to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Transmit {
     /// This many bytes were appended to the caller's buffer: send them.
     Data(usize),
     /// Our side is complete: half-close the transport (HTTP/2 END_STREAM, `shutdown(Write)`).
     Finish,
-    /// Abort the stream (HTTP/2 RST_STREAM, or close the connection).
-    Reset,
+    /// Abort the stream (HTTP/2 RST_STREAM, or close the connection), for this cause.
+    Reset(ResetCause),
 }
 
+/// Why a session asks the transport to reset the stream: what an adapter maps to a transport's
+/// reason (an HTTP/2 error code, say) without asking the session anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ResetCause {
+    /// The application aborted the stream ([`Session::abort`]). HTTP/2: `CANCEL`.
+    Aborted,
+    /// The peer ended the stream with an exception or an error while our side was open: what
+    /// we still had to send is moot. HTTP/2: `CANCEL`.
+    StreamOver,
+    /// The session failed on the peer's input: a bad frame, a broken signing chain, a
+    /// sequencing error ([`SessionEvent::Failed`]). HTTP/2: `INTERNAL_ERROR`.
+    Failed,
+}
+
+/// One command of the application, for [`Session::apply`]: what the methods
+/// [`send`](Session::send), [`finish`](Session::finish) and the others do, as a value that a
+/// transport can queue, log or replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// [`Session::send_initial_request`].
+    InitialRequest(Message),
+    /// [`Session::send_initial_response`].
+    InitialResponse(Message),
+    /// [`Session::send`].
+    Send(Message),
+    /// [`Session::send_exception`].
+    Exception(Message),
+    /// [`Session::send_error`].
+    Error {
+        /// The `:error-code`.
+        code: ByteString,
+        /// The `:error-message`.
+        text: ByteString,
+    },
+    /// [`Session::finish`].
+    Finish,
+    /// [`Session::abort`].
+    Abort,
+}
+
+/// Our sending side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SendSide {
-    Open,
-    /// Finished, or ended with an exception or an error: `Transmit::Finish` follows the bytes.
-    Closed,
-    /// Aborted or failed: `Transmit::Reset` is next.
-    Reset,
+enum Local {
+    /// Commands are accepted. An initial message must come before any other.
+    Open { sent_any: bool },
+    /// Our side is complete (finished, or an exception or an error sent): `Transmit::Finish`
+    /// follows the queued bytes; `finish_handed_out` once it did.
+    Closing { finish_handed_out: bool },
+    /// The stream is reset for `cause`: `Transmit::Reset` is next, unless it was handed out or
+    /// the transport reset the stream itself (`handed_out`).
+    Reset { cause: Reset, handed_out: bool },
+}
+
+/// Why our side was reset, as far as commands are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reset {
+    /// A cause of ours ([`ResetCause`]).
+    Cause(ResetCause),
+    /// The transport reset the stream ([`Session::handle_reset`]).
+    Transport,
+}
+
+/// The peer's side, as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Remote {
+    /// Receiving. `received` messages were delivered; `end_frame` once the peer's end frame was
+    /// verified; `input_ended` once the transport's input ended.
+    Open {
+        received: u64,
+        end_frame: bool,
+        input_ended: bool,
+    },
+    /// The terminal event was queued: nothing more is received.
+    Done,
 }
 
 /// One event stream, client or server, RPC or HTTP-binding, as a sans-IO state machine.
@@ -207,27 +279,59 @@ enum SendSide {
 /// # Drain contract
 ///
 /// - **Input.** Feed the peer's bytes with [`handle_input`](Self::handle_input) (or
-///   [`handle_bytes`](Self::handle_bytes)). It returns how many bytes it consumed: fewer than
-///   given when its queue of received events is full. Keep the rest, drain
+///   [`handle_bytes`](Self::handle_bytes)), with the time now. It returns how many bytes it
+///   consumed: fewer than given when its queue of received events is full. Keep the rest, drain
 ///   [`poll_event`](Self::poll_event), then feed the rest again: that is how backpressure reaches
-///   the transport. When the peer's bytes end, call [`handle_end_of_input`](Self::handle_end_of_input).
+///   the transport. When the peer's bytes end, call
+///   [`handle_end_of_input`](Self::handle_end_of_input); when the transport fails,
+///   [`handle_reset`](Self::handle_reset).
 /// - **Commands.** [`send`](Self::send), [`finish`](Self::finish), [`abort`](Self::abort) and the
 ///   server's [`send_initial_response`](Self::send_initial_response),
 ///   [`send_exception`](Self::send_exception) and [`send_error`](Self::send_error) (and the
-///   client's [`send_initial_request`](Self::send_initial_request)) queue wire bytes at once, in
-///   call order.
+///   client's [`send_initial_request`](Self::send_initial_request)), or any of them as a
+///   [`Command`] through [`apply`](Self::apply), queue wire bytes at once, in call order.
 /// - **Output.** After every input or command, drain [`poll_transmit`](Self::poll_transmit) until
 ///   `None` (bytes to send, then perhaps a half-close or a reset) and
 ///   [`poll_event`](Self::poll_event) until `None`. A terminal event (`End`, `Exception`, `Error`,
 ///   `Closed`, `Failed`) is the last one ever yielded.
 ///
+/// Time is always an argument: every input and every command carries the caller's time, which
+/// clock-skew checks compare against and which a failure report is signed at. The session never
+/// signs with a time the application did not give.
+///
 /// A failure (bad bytes, a broken signature chain, a sequencing error) poisons the session: it is
 /// reported once as [`SessionEvent::Failed`] after the events received before it. When the
-/// application polls it, [`Transmit::Reset`] asks the transport to reset the
-/// stream (or, for a server configured with
+/// application polls it, [`Transmit::Reset`] asks the transport to reset the stream (or, for a
+/// server configured with
 /// [`with_failures_reported_to_peer`](SessionConfig::with_failures_reported_to_peer), one `error`
-/// message and [`Transmit::Finish`]), and later commands return [`SendError::Failed`] with the same error. Nothing panics on
-/// the peer's bytes.
+/// message and [`Transmit::Finish`]), and later commands return [`SendError::Failed`] with the
+/// same error. Nothing panics on the peer's bytes.
+///
+/// # States
+///
+/// The session is one state per side. Ours (what [`poll_transmit`](Self::poll_transmit) hands
+/// out):
+///
+/// ```text
+///            finish / send_exception / send_error          Transmit::Finish
+///   Open ───────────────────────────────────────▶ Closing ─────────────────▶ (half-closed)
+///    │  abort; the peer's exception or error; a failure polled
+///    └───────────────────────────────────────────▶ Reset(cause) ──Transmit::Reset(cause)──▶ (reset)
+///                                 handle_reset, from any state: reset, nothing handed out
+/// ```
+///
+/// The peer's (what [`poll_event`](Self::poll_event) yields):
+///
+/// ```text
+///   Open ──(messages: InitialRequest / InitialResponse / Event)──▶ Open
+///    │  the end of input, once every event was polled: End (or truncated, missing_end_frame)
+///    │  the peer's exception or error; a failure; abort or our own exception or error (Closed)
+///    └──────────────────────────────────────────────────────────▶ Done (the terminal event)
+/// ```
+///
+/// [`is_terminated`](Self::is_terminated) is true from the moment the terminal event is queued,
+/// and [`error`](Self::error) is `Some` exactly when that terminal event is
+/// [`SessionEvent::Failed`].
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -246,19 +350,15 @@ enum SendSide {
 /// let mut wire = BytesMut::new();
 /// let mut half_closed = false;
 /// while let Some(t) = client.poll_transmit(&mut wire) {
-///     match t {
-///         Transmit::Data(_) => {}
-///         Transmit::Finish => half_closed = true,
-///         Transmit::Reset => unreachable!(),
-///     }
+///     half_closed |= t == Transmit::Finish;
 /// }
 /// let mut input = &wire[..];
 /// let mut seen = Vec::new();
 /// loop {
-///     let n = server.handle_input(input);
+///     let n = server.handle_input(input, now);
 ///     input = &input[n..];
 ///     if input.is_empty() && half_closed {
-///         server.handle_end_of_input();
+///         server.handle_end_of_input(now);
 ///     }
 ///     let mut terminal = false;
 ///     while let Some(event) = server.poll_event() {
@@ -279,32 +379,17 @@ pub struct Session {
     signer: Box<dyn EventSigner + Send>,
     verifier: Option<Box<dyn EventVerifier + Send>>,
     decoder: FrameDecoder,
-    /// Whether a signer was set: its failure reports need a time the application gave.
-    signed: bool,
-    /// The time of clock-skew checks ([`Session::set_now`]).
+    /// Whether the signer's output depends on the time: then a failure report needs a time the
+    /// application gave.
+    signs_with_time: bool,
+    /// The latest time the application gave, with an input or a command.
     now: Option<SigningTime>,
-    /// The latest time the application gave (`set_now` or a command): the time of a failure
-    /// report.
-    latest_time: Option<SigningTime>,
-
     out: BytesMut,
-    send_side: SendSide,
-    /// `Transmit::Finish` was handed out.
-    finish_sent: bool,
-    /// `Transmit::Reset` was handed out: nothing more will be.
-    reset_sent: bool,
-    sent_any: bool,
-    /// The peer ended the stream with an exception or an error.
-    stream_over: bool,
-
+    local: Local,
+    remote: Remote,
     events: VecDeque<SessionEvent>,
-    received: u64,
-    /// The peer's end frame was seen.
-    peer_end_frame: bool,
-    input_ended: bool,
-    /// A terminal event was queued: nothing else will be.
-    terminal: bool,
-    error: Option<SessionError>,
+    /// The failure the terminal event reports, from the moment it is queued.
+    failure: Option<SessionError>,
 }
 
 impl Session {
@@ -315,21 +400,17 @@ impl Session {
             signer: Box::new(Anonymous::default()),
             verifier: None,
             decoder: FrameDecoder::with_limits(config.limits),
-            signed: false,
+            signs_with_time: false,
             now: None,
-            latest_time: None,
             out: BytesMut::new(),
-            send_side: SendSide::Open,
-            finish_sent: false,
-            reset_sent: false,
-            sent_any: false,
-            stream_over: false,
+            local: Local::Open { sent_any: false },
+            remote: Remote::Open {
+                received: 0,
+                end_frame: false,
+                input_ended: false,
+            },
             events: VecDeque::new(),
-            received: 0,
-            peer_end_frame: false,
-            input_ended: false,
-            terminal: false,
-            error: None,
+            failure: None,
         }
     }
 
@@ -337,20 +418,57 @@ impl Session {
     /// [`SigV4Signer`](crate::sign::SigV4Signer)).
     #[must_use]
     pub fn with_signer(mut self, signer: impl EventSigner + Send + 'static) -> Self {
-        self.signed = signer.uses_time();
-        self.signer = Box::new(signer);
+        self.set_signer(signer);
         self
     }
 
     /// Verifies and unwraps what this session receives with `verifier` (for example a
     /// [`SigV4Verifier`](crate::sign::SigV4Verifier)). The peer must then end its side with its
-    /// end frame.
+    /// end frame. Input already fed is kept: only frames whose prelude has not arrived yet are
+    /// read with the envelope's limits.
     #[must_use]
     pub fn with_verifier(mut self, verifier: impl EventVerifier + Send + 'static) -> Self {
-        self.verifier = Some(Box::new(verifier));
-        // Received frames are envelopes around messages of the configured size.
-        self.decoder = FrameDecoder::with_limits(self.config.limits.enveloped());
+        self.set_verifier(verifier);
         self
+    }
+
+    /// Replaces the signer, for example to continue the chain with rotated credentials (see
+    /// [`signer_mut`](Self::signer_mut) to change the one in place).
+    pub fn set_signer(&mut self, signer: impl EventSigner + Send + 'static) {
+        self.signs_with_time = signer.uses_time();
+        self.signer = Box::new(signer);
+    }
+
+    /// Replaces the verifier. Received frames are then envelopes around messages of the
+    /// configured size; input already fed is kept.
+    pub fn set_verifier(&mut self, verifier: impl EventVerifier + Send + 'static) {
+        self.verifier = Some(Box::new(verifier));
+        self.decoder.set_limits(self.config.limits.enveloped());
+    }
+
+    /// The signer, if it is a `T`: for example `signer_mut::<SigV4Signer>()` to rotate
+    /// credentials without breaking the chain.
+    ///
+    /// ```
+    /// use eventstream::session::{Mode, Role, Session, SessionConfig};
+    /// use eventstream::sign::{Credentials, SigV4Signer, SigningParams};
+    ///
+    /// let params = SigningParams::new(Credentials::new("AKID", "old"), "us-east-1", "demo");
+    /// let mut session = Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding))
+    ///     .with_signer(SigV4Signer::new(params, &"00".repeat(32)));
+    /// let signer = session.signer_mut::<SigV4Signer>().expect("a SigV4 signer");
+    /// signer.set_credentials(Credentials::new("AKID", "new"));
+    /// ```
+    pub fn signer_mut<T: EventSigner + 'static>(&mut self) -> Option<&mut T> {
+        let signer: &mut dyn core::any::Any = &mut *self.signer;
+        signer.downcast_mut::<T>()
+    }
+
+    /// The verifier, if one is set and it is a `T`: for example
+    /// `verifier_mut::<SigV4Verifier>()` to follow the peer's credential rotation.
+    pub fn verifier_mut<T: EventVerifier + 'static>(&mut self) -> Option<&mut T> {
+        let verifier: &mut dyn core::any::Any = &mut **self.verifier.as_mut()?;
+        verifier.downcast_mut::<T>()
     }
 
     /// The configuration.
@@ -358,22 +476,15 @@ impl Session {
         &self.config
     }
 
-    /// Sets the time that clock-skew checks of received envelopes compare against. It is also
-    /// the time a failure report is signed at, unless a command gave a later one.
-    pub fn set_now(&mut self, now: SigningTime) {
-        self.now = Some(now);
-        self.latest_time = Some(now);
-    }
-
-    /// The error the session failed with, once the application has polled its
-    /// [`SessionEvent::Failed`].
+    /// The error the session failed with: `Some` exactly when its terminal event is
+    /// [`SessionEvent::Failed`], from the moment that event is queued.
     pub fn error(&self) -> Option<&SessionError> {
-        self.error.as_ref()
+        self.failure.as_ref()
     }
 
     /// Whether the session yielded or queued its terminal event.
     pub fn is_terminated(&self) -> bool {
-        self.terminal
+        self.remote == Remote::Done
     }
 
     /// The number of wire bytes queued and not yet handed out by `poll_transmit`.
@@ -389,24 +500,53 @@ impl Session {
 
     // ---- commands ----
 
+    /// The failure, once the application polled it: then it takes effect on our side.
+    fn applied_failure(&self) -> Option<&SessionError> {
+        // The failure is the terminal event, the last one queued: polled once the queue is empty.
+        self.failure.as_ref().filter(|_| self.events.is_empty())
+    }
+
     fn check_send(&self) -> Result<(), SendError> {
-        if let Some(err) = &self.error {
+        if let Some(err) = self.applied_failure() {
             return Err(SendError::Failed(err.clone()));
         }
-        match self.send_side {
-            SendSide::Closed => Err(SendError::Finished),
-            _ if self.stream_over => Err(SendError::StreamOver),
-            SendSide::Reset => Err(SendError::Aborted),
-            SendSide::Open => Ok(()),
+        match self.local {
+            Local::Open { .. } => Ok(()),
+            Local::Closing { .. } => Err(SendError::Finished),
+            Local::Reset {
+                cause: Reset::Cause(ResetCause::StreamOver),
+                ..
+            } => Err(SendError::StreamOver),
+            Local::Reset { .. } => Err(SendError::Aborted),
         }
     }
 
     fn transmit(&mut self, message: &Message, time: SigningTime) -> Result<(), SendError> {
-        self.latest_time = Some(time);
+        self.now = Some(time);
         self.signer
             .sign_to(message, time, &self.config.limits, &mut self.out)?;
-        self.sent_any = true;
+        self.local = Local::Open { sent_any: true };
         Ok(())
+    }
+
+    /// Runs one [`Command`] at `now`: the same as calling its method.
+    ///
+    /// # Errors
+    ///
+    /// The command's own.
+    pub fn apply(&mut self, command: Command, now: SigningTime) -> Result<(), SendError> {
+        match command {
+            Command::InitialRequest(m) => self.send_initial_request(m, now),
+            Command::InitialResponse(m) => self.send_initial_response(m, now),
+            Command::Send(m) => self.send(m, now),
+            Command::Exception(m) => self.send_exception(m, now),
+            Command::Error { code, text } => self.send_error(&code, &text, now),
+            Command::Finish => self.finish(now),
+            Command::Abort => {
+                self.abort();
+                Ok(())
+            }
+        }
     }
 
     fn send_initial(
@@ -427,7 +567,7 @@ impl Session {
                 "HTTP-binding mode has no initial messages",
             ));
         }
-        if self.sent_any {
+        if self.local != (Local::Open { sent_any: false }) {
             return Err(SendError::InitialMessageNotFirst);
         }
         require_message_type(&message)?;
@@ -511,9 +651,11 @@ impl Session {
     /// As [`send`](Self::send).
     pub fn finish(&mut self, time: SigningTime) -> Result<(), SendError> {
         self.check_send()?;
-        self.latest_time = Some(time);
+        self.now = Some(time);
         self.signer.sign_end_to(time, &mut self.out)?;
-        self.send_side = SendSide::Closed;
+        self.local = Local::Closing {
+            finish_handed_out: false,
+        };
         Ok(())
     }
 
@@ -525,8 +667,9 @@ impl Session {
             ));
         }
         self.transmit(&message, time)?;
-        self.send_side = SendSide::Closed;
-        self.stream_over = true;
+        self.local = Local::Closing {
+            finish_handed_out: false,
+        };
         self.terminate(SessionEvent::Closed);
         Ok(())
     }
@@ -568,13 +711,18 @@ impl Session {
     /// side finished: the reset cancels what the peer still sends), and the terminal event is
     /// [`SessionEvent::Closed`] (unless one was already queued). Idempotent.
     pub fn abort(&mut self) {
-        self.reset();
+        if !matches!(self.local, Local::Reset { .. }) {
+            self.reset(ResetCause::Aborted);
+        }
         self.terminate(SessionEvent::Closed);
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, cause: ResetCause) {
         self.out.clear();
-        self.send_side = SendSide::Reset;
+        self.local = Local::Reset {
+            cause: Reset::Cause(cause),
+            handed_out: false,
+        };
     }
 
     // ---- output ----
@@ -584,12 +732,17 @@ impl Session {
     /// now.
     #[must_use = "queued wire bytes must be sent"]
     pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> Option<Transmit> {
-        if self.reset_sent {
-            return None;
-        }
-        if self.send_side == SendSide::Reset {
-            self.reset_sent = true;
-            return Some(Transmit::Reset);
+        match &mut self.local {
+            Local::Reset { handed_out: true, .. } => return None,
+            Local::Reset { cause, handed_out } => {
+                *handed_out = true;
+                // A transport reset is marked handed out when it happens.
+                let Reset::Cause(cause) = *cause else {
+                    return None;
+                };
+                return Some(Transmit::Reset(cause));
+            }
+            _ => {}
         }
         if !self.out.is_empty() {
             let n = self.out.len();
@@ -602,11 +755,27 @@ impl Session {
             }
             return Some(Transmit::Data(n));
         }
-        if self.send_side == SendSide::Closed && !self.finish_sent {
-            self.finish_sent = true;
-            return Some(Transmit::Finish);
+        match &mut self.local {
+            Local::Closing { finish_handed_out } if !*finish_handed_out => {
+                *finish_handed_out = true;
+                Some(Transmit::Finish)
+            }
+            _ => None,
         }
-        None
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) has something to hand out: bytes, a
+    /// half-close or a reset.
+    pub fn wants_transmit(&self) -> bool {
+        match self.local {
+            Local::Reset {
+                cause: Reset::Cause(_),
+                handed_out,
+            } => !handed_out,
+            Local::Reset { .. } => false,
+            Local::Closing { finish_handed_out } => !self.out.is_empty() || !finish_handed_out,
+            Local::Open { .. } => !self.out.is_empty(),
+        }
     }
 
     /// The next thing the application must see, or `None` for now. See [`SessionEvent`].
@@ -633,21 +802,29 @@ impl Session {
     // ---- input ----
 
     fn accepting(&self) -> bool {
-        !self.terminal && !self.input_ended
+        matches!(
+            self.remote,
+            Remote::Open {
+                input_ended: false,
+                ..
+            }
+        )
     }
 
     fn has_room(&self) -> bool {
         self.events.len() < self.config.max_queued_events
     }
 
-    /// Feeds the peer's bytes; returns how many were consumed.
+    /// Feeds the peer's bytes, received at `now`; returns how many were consumed.
     ///
     /// Consumes bytes only while the received-event queue has room, so a slow application holds
     /// the peer back: feed the rest again after draining [`poll_event`](Self::poll_event). Once the
     /// session has a terminal event (or input has ended), bytes are discarded and counted as
-    /// consumed.
+    /// consumed. `now` is what clock-skew checks compare against, and the time a failure report
+    /// is signed at.
     #[must_use = "the bytes not consumed must be fed again"]
-    pub fn handle_input(&mut self, data: &[u8]) -> usize {
+    pub fn handle_input(&mut self, data: &[u8], now: SigningTime) -> usize {
+        self.now = Some(now);
         self.handle_with(data, |decoder, from, to| {
             decoder.handle_input(&data[from..to])
         })
@@ -656,9 +833,10 @@ impl Session {
     /// As [`handle_input`](Self::handle_input), for bytes the caller owns as `Bytes`: whole frames
     /// are not copied.
     #[must_use = "the bytes not consumed must be fed again"]
-    pub fn handle_bytes(&mut self, data: &Bytes) -> usize {
+    pub fn handle_bytes(&mut self, data: &Bytes, now: SigningTime) -> usize {
+        self.now = Some(now);
         self.handle_with(data, |decoder, from, to| {
-            decoder.handle_bytes(data.slice(from..to))
+            decoder.handle_bytes(&data.slice(from..to))
         })
     }
 
@@ -702,45 +880,38 @@ impl Session {
     }
 
     /// Declares that the transport reset the stream or lost the connection (HTTP/2
-    /// RST_STREAM or GOAWAY, a socket error). The session fails with [`SessionError::Reset`]
-    /// after the events already received; nothing more is sent, and no [`Transmit::Reset`] is
-    /// asked for, since the stream is gone.
-    pub fn handle_reset(&mut self, reason: &'static str) {
+    /// RST_STREAM or GOAWAY, a socket error), for `reason`. Unless the session already had its
+    /// terminal event, it fails with [`SessionError::Reset`] after the events already received.
+    /// Nothing more is sent, and no [`Transmit::Reset`] is asked for, since the stream is gone;
+    /// later commands are refused.
+    pub fn handle_reset(&mut self, reason: impl Into<alloc::borrow::Cow<'static, str>>) {
         // The stream is gone whatever was received: nothing more goes out.
         self.out.clear();
-        self.send_side = SendSide::Reset;
-        self.reset_sent = true;
-        if self.terminal {
-            // The terminal event was queued already; later commands report the reset.
-            if self.error.is_none() {
-                self.error = Some(SessionError::Reset { reason });
-            }
-        } else {
-            self.fail(SessionError::Reset { reason });
+        self.local = Local::Reset {
+            cause: Reset::Transport,
+            handed_out: true,
+        };
+        self.fail(SessionError::Reset {
+            reason: reason.into(),
+        });
+    }
+
+    /// Declares the end of the peer's bytes (the transport's end of stream) at `now`. A partial
+    /// frame is then a failure (`truncated`); so is a missing end frame when a verifier is set.
+    /// Otherwise the terminal event is [`SessionEvent::End`], once every received event has been
+    /// polled.
+    pub fn handle_end_of_input(&mut self, now: SigningTime) {
+        self.now = Some(now);
+        if let Remote::Open { input_ended, .. } = &mut self.remote {
+            *input_ended = true;
         }
-    }
-
-    /// Whether [`poll_transmit`](Self::poll_transmit) has something to hand out: bytes, a
-    /// half-close or a reset.
-    pub fn wants_transmit(&self) -> bool {
-        !self.reset_sent
-            && (self.send_side == SendSide::Reset
-                || !self.out.is_empty()
-                || (self.send_side == SendSide::Closed && !self.finish_sent))
-    }
-
-    /// Declares the end of the peer's bytes (the transport's end of stream). A partial frame is
-    /// then a failure (`truncated`); so is a missing end frame when a verifier is set. Otherwise
-    /// the terminal event is [`SessionEvent::End`], once every received event has been polled.
-    pub fn handle_end_of_input(&mut self) {
-        self.input_ended = true;
         self.pump();
     }
 
     /// Moves decoded frames into the event queue while it has room; at the end of input, once
     /// everything was delivered, decides the terminal event.
     fn pump(&mut self) {
-        while !self.terminal && self.has_room() {
+        while self.remote != Remote::Done && self.has_room() {
             match self.decoder.poll_message() {
                 Ok(Some(message)) => self.receive(message),
                 Ok(None) => break,
@@ -755,17 +926,22 @@ impl Session {
                 }
             }
         }
-        if self.input_ended && !self.terminal && self.has_room() {
-            self.end_of_input();
+        if let Remote::Open {
+            input_ended: true, ..
+        } = self.remote
+        {
+            if self.has_room() {
+                self.end_of_input();
+            }
         }
     }
 
     fn end_of_input(&mut self) {
-        if let Err(e) = self.decoder.finish() {
+        if let Err(e) = self.decoder.handle_end_of_input() {
             return self.fail(e.into());
         }
         if let Some(v) = self.verifier.as_mut() {
-            if let Err(e) = v.finish() {
+            if let Err(e) = v.handle_end_of_input() {
                 return self.fail(e.into());
             }
         }
@@ -773,14 +949,26 @@ impl Session {
     }
 
     fn receive(&mut self, message: Message) {
-        if self.peer_end_frame {
+        let Remote::Open {
+            received: before,
+            end_frame,
+            input_ended,
+        } = self.remote
+        else {
+            return;
+        };
+        if end_frame {
             return self.fail(ProtocolError::FrameAfterEnd.into());
         }
         let message = match self.verifier.as_mut() {
             Some(v) => match v.verify(&message, &self.config.limits, self.now) {
                 Ok(Verified::Message(inner)) => inner,
                 Ok(Verified::End) => {
-                    self.peer_end_frame = true;
+                    self.remote = Remote::Open {
+                        received: before,
+                        end_frame: true,
+                        input_ended,
+                    };
                     return;
                 }
                 Err(e) => return self.fail(e.into()),
@@ -789,9 +977,12 @@ impl Session {
             // the empty message is an event.
             None => message,
         };
-        let first = self.received == 0;
-        let received_before = self.received;
-        self.received += 1;
+        self.remote = Remote::Open {
+            received: before + 1,
+            end_frame,
+            input_ended,
+        };
+        let first = before == 0;
         let event = match Kind::of(&message) {
             Err(e) => return self.fail(e.into()),
             Ok(Kind::Event { event_type }) => {
@@ -801,10 +992,7 @@ impl Session {
                     }
                     (Mode::Rpc, Role::Server, Some(INITIAL_REQUEST)) => {
                         return self.fail(
-                            ProtocolError::InitialRequestAfterEvents {
-                                events: received_before,
-                            }
-                            .into(),
+                            ProtocolError::InitialRequestAfterEvents { events: before }.into(),
                         )
                     }
                     (Mode::Rpc, Role::Client, Some(INITIAL_RESPONSE)) if first => {
@@ -812,10 +1000,7 @@ impl Session {
                     }
                     (Mode::Rpc, Role::Client, Some(INITIAL_RESPONSE)) => {
                         return self.fail(
-                            ProtocolError::InitialResponseAfterEvents {
-                                events: received_before,
-                            }
-                            .into(),
+                            ProtocolError::InitialResponseAfterEvents { events: before }.into(),
                         )
                     }
                     (Mode::Rpc, Role::Client, Some(INITIAL_REQUEST)) => {
@@ -850,9 +1035,8 @@ impl Session {
         if event.is_terminal() {
             // The peer's exception or error ends the stream for both sides: what we still had
             // to send is moot, and the transport is asked to reset our side.
-            self.stream_over = true;
-            if self.send_side == SendSide::Open {
-                self.reset();
+            if let Local::Open { .. } = self.local {
+                self.reset(ResetCause::StreamOver);
             }
             self.terminate(event);
         } else {
@@ -861,8 +1045,11 @@ impl Session {
     }
 
     fn terminate(&mut self, event: SessionEvent) {
-        if !self.terminal {
-            self.terminal = true;
+        if self.remote != Remote::Done {
+            self.remote = Remote::Done;
+            if let SessionEvent::Failed(e) = &event {
+                self.failure = Some(e.clone());
+            }
             self.events.push_back(event);
         }
     }
@@ -874,31 +1061,36 @@ impl Session {
     }
 
     fn apply_failure(&mut self, error: SessionError) {
-        let report = self.config.report_failures && self.config.role == Role::Server;
-        if report && self.send_side == SendSide::Open {
-            // What was queued before still goes out, then the error message and the end.
-            let text = alloc::string::ToString::to_string(&error);
-            let reply = error_message(error.kind(), text);
-            // Never sign with a time the application did not give: without one, a signed
-            // stream is reset instead. An unsigned report carries no time.
-            let time = match (self.latest_time, self.signed) {
-                (Some(t), _) => Some(t),
-                (None, false) => Some(SigningTime::EPOCH),
-                (None, true) => None,
-            };
-            let signed = time.map(|t| {
-                self.signer
-                    .sign_to(&reply, t, &self.config.limits, &mut self.out)
-            });
-            if let Some(Ok(_)) = signed {
-                self.send_side = SendSide::Closed;
-            } else {
-                self.reset();
+        if !matches!(self.local, Local::Open { .. }) {
+            // Our side is complete or reset already: nothing more to say.
+            if let Local::Closing { .. } = self.local {
+                self.reset(ResetCause::Failed);
             }
-        } else {
-            self.reset();
+            return;
         }
-        self.error = Some(error);
+        let report = self.config.report_failures && self.config.role == Role::Server;
+        // Never sign with a time the application did not give: without one, a signed stream
+        // is reset instead. An unsigned report carries no time.
+        let time = match (self.now, self.signs_with_time) {
+            (Some(t), _) => Some(t),
+            (None, false) => Some(SigningTime::EPOCH),
+            (None, true) => None,
+        };
+        if let (true, Some(time)) = (report, time) {
+            // What was queued before still goes out, then the error message and the end.
+            let reply = error_message(error.kind(), alloc::string::ToString::to_string(&error));
+            if self
+                .signer
+                .sign_to(&reply, time, &self.config.limits, &mut self.out)
+                .is_ok()
+            {
+                self.local = Local::Closing {
+                    finish_handed_out: false,
+                };
+                return;
+            }
+        }
+        self.reset(ResetCause::Failed);
     }
 }
 
@@ -918,11 +1110,10 @@ impl fmt::Debug for Session {
             .field("config", &self.config)
             .field("decoder", &self.decoder)
             .field("pending_transmit", &self.out.len())
-            .field("send_side", &self.send_side)
+            .field("local", &self.local)
+            .field("remote", &self.remote)
             .field("queued_events", &self.events.len())
-            .field("received", &self.received)
-            .field("terminal", &self.terminal)
-            .field("error", &self.error)
+            .field("error", &self.failure)
             .finish_non_exhaustive()
     }
 }

@@ -38,7 +38,7 @@ fn deliver(to: &mut Session, wire: &[u8], chunk: usize, end: bool) -> Vec<Sessio
     for piece in wire.chunks(chunk.max(1)) {
         let mut rest = piece;
         while !rest.is_empty() {
-            let n = to.handle_input(rest);
+            let n = to.handle_input(rest, SigningTime::EPOCH);
             rest = &rest[n..];
             while let Some(e) = to.poll_event() {
                 events.push(e);
@@ -46,7 +46,7 @@ fn deliver(to: &mut Session, wire: &[u8], chunk: usize, end: bool) -> Vec<Sessio
         }
     }
     if end {
-        to.handle_end_of_input();
+        to.handle_end_of_input(SigningTime::EPOCH);
     }
     while let Some(e) = to.poll_event() {
         events.push(e);
@@ -176,9 +176,9 @@ fn initial_response_after_events_is_a_protocol_error_that_poisons() {
         SendError::Failed(err.clone())
     );
     assert_eq!(c.finish(t(0)).unwrap_err(), SendError::Failed(err));
-    assert_eq!(drain_transmit(&mut c).1, [Transmit::Reset]);
-    assert_eq!(c.handle_input(&wire), wire.len());
-    c.handle_end_of_input();
+    assert_eq!(drain_transmit(&mut c).1, [Transmit::Reset(ResetCause::Failed)]);
+    assert_eq!(c.handle_input(&wire, SigningTime::EPOCH), wire.len());
+    c.handle_end_of_input(SigningTime::EPOCH);
     assert!(c.poll_event().is_none());
 }
 
@@ -327,10 +327,10 @@ fn a_full_queue_stops_consuming_input() {
         ev("A", b"0123456789").encode(&mut wire).unwrap();
     }
     let frame = wire.len() / 5;
-    let n = c.handle_input(&wire);
+    let n = c.handle_input(&wire, SigningTime::EPOCH);
     assert_eq!(n, 2 * frame, "only two frames fit in the queue");
     assert!(c.poll_event().is_some());
-    let m = c.handle_input(&wire[n..]);
+    let m = c.handle_input(&wire[n..], SigningTime::EPOCH);
     assert_eq!(m, frame);
     let events = deliver(&mut c, &wire[n + m..], 1000, true);
     // Two still queued, then the remaining two, then End: nothing lost or reordered.
@@ -346,7 +346,7 @@ fn abort_resets_and_closes() {
     c.abort();
     assert_eq!(
         drain_transmit(&mut c),
-        (BytesMut::new(), alloc::vec![Transmit::Reset])
+        (BytesMut::new(), alloc::vec![Transmit::Reset(ResetCause::Aborted)])
     );
     assert_eq!(c.poll_event(), Some(SessionEvent::Closed));
     assert_eq!(c.poll_event(), None);
@@ -357,7 +357,6 @@ fn abort_resets_and_closes() {
 fn a_server_can_answer_a_failure_with_an_error_message() {
     let config = SessionConfig::new(Role::Server, Mode::Rpc).with_failures_reported_to_peer(true);
     let mut s = Session::new(config);
-    s.set_now(t(42));
     s.send(ev("Before", b"1"), t(1)).unwrap();
     let mut wire = BytesMut::new();
     ev("A", b"a").encode(&mut wire).unwrap();
@@ -379,7 +378,7 @@ fn a_server_can_answer_a_failure_with_an_error_message() {
     // Without the option, the stream is reset.
     let mut s = server(Mode::Rpc);
     let _ = deliver(&mut s, &wire, 100, false);
-    assert_eq!(drain_transmit(&mut s).1, [Transmit::Reset]);
+    assert_eq!(drain_transmit(&mut s).1, [Transmit::Reset(ResetCause::Failed)]);
 }
 
 #[test]
@@ -390,7 +389,7 @@ fn handle_bytes_does_not_copy_whole_frames() {
     let wire = wire.freeze();
     let range = wire.as_ptr() as usize..wire.as_ptr() as usize + wire.len();
     let mut c = client(Mode::HttpBinding);
-    assert_eq!(c.handle_bytes(&wire), wire.len());
+    assert_eq!(c.handle_bytes(&wire, SigningTime::EPOCH), wire.len());
     for _ in 0..2 {
         match c.poll_event() {
             Some(SessionEvent::Event(m)) => {
@@ -408,7 +407,7 @@ fn abort_after_finish_still_resets() {
     let mut buf = BytesMut::new();
     assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Finish));
     c.abort();
-    assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Reset));
+    assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Reset(ResetCause::Aborted)));
     assert_eq!(c.poll_transmit(&mut buf), None);
 }
 
@@ -419,8 +418,8 @@ fn events_before_a_failure_can_still_be_answered() {
     let mut wire = BytesMut::new();
     ev("A", b"a").encode(&mut wire).unwrap();
     ev("B", b"b").encode(&mut wire).unwrap();
-    assert_eq!(s.handle_input(&wire[..wire.len() - 3]), wire.len() - 3);
-    s.handle_end_of_input();
+    assert_eq!(s.handle_input(&wire[..wire.len() - 3], SigningTime::EPOCH), wire.len() - 3);
+    s.handle_end_of_input(SigningTime::EPOCH);
     assert_eq!(s.queued_events(), 2);
     // The application echoes what it polls; the failure applies when it is polled.
     let mut echoed = 0;
@@ -448,7 +447,7 @@ fn a_received_exception_resets_our_open_side() {
     let _ = pipe(&mut s, &mut c, 5);
     let (wire, signals) = drain_transmit(&mut c);
     assert!(wire.is_empty(), "what was still queued is dropped");
-    assert_eq!(signals, [Transmit::Reset]);
+    assert_eq!(signals, [Transmit::Reset(ResetCause::StreamOver)]);
 }
 
 #[test]
@@ -456,7 +455,7 @@ fn a_transport_reset_fails_after_the_received_events() {
     let mut c = client(Mode::Rpc);
     let mut wire = BytesMut::new();
     ev("A", b"a").encode(&mut wire).unwrap();
-    assert_eq!(c.handle_input(&wire), wire.len());
+    assert_eq!(c.handle_input(&wire, SigningTime::EPOCH), wire.len());
     c.send(ev("Mine", b"x"), t(0)).unwrap();
     assert!(c.wants_transmit());
     c.handle_reset("RST_STREAM");
@@ -465,7 +464,7 @@ fn a_transport_reset_fails_after_the_received_events() {
     assert_eq!(
         c.poll_event(),
         Some(SessionEvent::Failed(SessionError::Reset {
-            reason: "RST_STREAM"
+            reason: "RST_STREAM".into()
         }))
     );
     assert_eq!(c.poll_event(), None);
@@ -616,33 +615,17 @@ fn an_oversized_frame_is_reported_with_the_configured_limit() {
 }
 
 #[test]
-fn a_failure_report_is_never_signed_with_a_time_not_given() {
+fn a_failure_report_is_signed_at_the_time_of_the_input_that_failed() {
     let config = SessionConfig::new(Role::Server, Mode::Rpc).with_failures_reported_to_peer(true);
-    let signed = || Session::new(config).with_signer(SigV4Signer::new(params(), SEED));
     let garbage = [0u8; 16];
-
-    // No time given at all: the stream is reset rather than signed at the epoch.
-    let mut s = signed();
-    let _ = deliver(&mut s, &garbage, 16, false);
-    assert_eq!(
-        drain_transmit(&mut s),
-        (BytesMut::new(), alloc::vec![Transmit::Reset])
-    );
-
-    // The latest time the application gave: set_now, or a command's.
-    for (now, command, expected) in [
-        (Some(700), None, 700),
-        (None, Some(800), 800),
-        (Some(700), Some(800), 800),
-    ] {
-        let mut s = signed();
-        if let Some(now) = now {
-            s.set_now(t(now));
-        }
+    // The input's time, also when a command gave an earlier one.
+    for command in [None, Some(800)] {
+        let mut s = Session::new(config).with_signer(SigV4Signer::new(params(), SEED));
         if let Some(at) = command {
             s.send(ev("A", b"a"), t(at)).unwrap();
         }
-        let _ = deliver(&mut s, &garbage, 16, false);
+        assert_eq!(s.handle_input(&garbage, t(900)), 16);
+        assert!(matches!(s.poll_event(), Some(SessionEvent::Failed(_))));
         let (wire, signals) = drain_transmit(&mut s);
         assert_eq!(signals, [Transmit::Finish]);
         let mut v = SigV4Verifier::new(params(), SEED);
@@ -656,6 +639,6 @@ fn a_failure_report_is_never_signed_with_a_time_not_given() {
                 Ok(Verified::Message(_))
             ));
         }
-        assert_eq!(last, Some(Some(expected * 1000)));
+        assert_eq!(last, Some(Some(900_000)));
     }
 }

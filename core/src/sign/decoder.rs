@@ -13,7 +13,7 @@ use core::fmt;
 /// readers over files, sockets and response bodies drive it instead of repeating the rules. The
 /// drain contract is the decoder's: feed with [`handle_input`](Self::handle_input) or
 /// [`handle_bytes`](Self::handle_bytes), drain [`poll_message`](Self::poll_message) until
-/// `Ok(None)`, and call [`finish`](Self::finish) at the end of the input. Every error is fatal and
+/// `Ok(None)`, and call [`handle_end_of_input`](Self::handle_end_of_input) at the end of the input. Every error is fatal and
 /// returned again by later calls.
 ///
 /// ```
@@ -25,7 +25,7 @@ use core::fmt;
 /// let mut signer = SigV4Signer::new(params.clone(), "00");
 /// let t = SigningTime::from_unix_seconds(1_700_000_000)?;
 /// let mut wire = BytesMut::new();
-/// signer.sign(&Message::new(&b"one"[..]), t)?.encode(&mut wire)?;
+/// signer.sign(&Message::new(&b"one"[..]), &Limits::DEFAULT, t)?.encode(&mut wire)?;
 /// signer.sign_end(t)?.encode(&mut wire)?;
 ///
 /// let mut reader = VerifyingDecoder::new(Limits::default()).with_verifier(SigV4Verifier::new(params, "00"));
@@ -36,7 +36,7 @@ use core::fmt;
 ///         got.push(message);
 ///     }
 /// }
-/// reader.finish()?; // a missing end frame would be an error here
+/// reader.handle_end_of_input()?; // a missing end frame would be an error here
 /// assert_eq!(got, [Message::new(&b"one"[..])]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -62,12 +62,24 @@ impl VerifyingDecoder {
 
     /// Verifies and unwraps every frame with `verifier`; the frames are then envelopes, decoded
     /// with [`Limits::enveloped`] of the limits given to [`new`](Self::new), and the messages
-    /// they carry are held to those limits themselves. Call it before any input.
+    /// they carry are held to those limits themselves. Input already fed is kept.
     #[must_use]
     pub fn with_verifier(mut self, verifier: impl EventVerifier + Send + 'static) -> Self {
         self.verifier = Some(Box::new(verifier));
-        self.decoder = FrameDecoder::with_limits(self.limits.enveloped());
+        self.decoder.set_limits(self.limits.enveloped());
         self
+    }
+
+    /// Changes the limits for the frames not yet started: the messages' limits (with a verifier,
+    /// the envelopes are read with [`Limits::enveloped`] of them). Input already fed is kept.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        let frames = if self.verifier.is_some() {
+            limits.enveloped()
+        } else {
+            limits
+        };
+        self.decoder.set_limits(frames);
     }
 
     /// Whether a verifier is set.
@@ -86,7 +98,7 @@ impl VerifyingDecoder {
     }
 
     /// Feeds bytes the caller owns as `Bytes` (whole frames are not copied).
-    pub fn handle_bytes(&mut self, data: Bytes) {
+    pub fn handle_bytes(&mut self, data: &Bytes) {
         self.decoder.handle_bytes(data);
     }
 
@@ -137,11 +149,11 @@ impl VerifyingDecoder {
     ///
     /// `truncated` for a partial frame, `missing_end_frame` when verifying and the end frame
     /// never came, or the error the reader already failed with.
-    pub fn finish(&mut self) -> Result<(), VerifyError> {
+    pub fn handle_end_of_input(&mut self) -> Result<(), VerifyError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
-        if let Err(e) = self.decoder.finish() {
+        if let Err(e) = self.decoder.handle_end_of_input() {
             return Err(self.fail(e.into()));
         }
         if self.decoder.buffered_len() > 0 {
@@ -149,7 +161,7 @@ impl VerifyingDecoder {
             return Ok(());
         }
         if let Some(verifier) = self.verifier.as_mut() {
-            if let Err(e) = verifier.finish() {
+            if let Err(e) = verifier.handle_end_of_input() {
                 return Err(self.fail(e));
             }
         }

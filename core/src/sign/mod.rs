@@ -35,7 +35,7 @@ pub enum Verified {
 
 /// Turns outgoing messages into wire bytes: signed envelopes, plain frames, or a scheme of the
 /// application's own.
-pub trait EventSigner {
+pub trait EventSigner: core::any::Any {
     /// Appends `message`, signed at `time`, to `dst` as one frame; returns the bytes written.
     /// On error nothing is written and the signing state does not change.
     ///
@@ -68,7 +68,7 @@ pub trait EventSigner {
 }
 
 /// Checks incoming envelopes and hands out what they carry.
-pub trait EventVerifier {
+pub trait EventVerifier: core::any::Any {
     /// Verifies the next envelope. `limits` are the receiver's limits, which the message handed
     /// out must meet (the envelope itself was decoded with [`Limits::enveloped`] of them);
     /// `now` is the caller's time, for clock skew checks.
@@ -88,7 +88,7 @@ pub trait EventVerifier {
     /// # Errors
     ///
     /// [`VerifyError::MissingEndFrame`] if the end frame never came.
-    fn finish(&mut self) -> Result<(), VerifyError>;
+    fn handle_end_of_input(&mut self) -> Result<(), VerifyError>;
 }
 
 /// No signing: messages go out as they are, and the stream has no end frame: the transport's
@@ -157,8 +157,8 @@ impl EventSigner for Anonymous {
 /// let params = SigningParams::new(Credentials::new("id", "secret"), "us-east-1", "demo");
 /// let mut signer = SigV4Signer::new(params, "00");
 /// let t = SigningTime::from_unix_seconds(0)?;
-/// let envelope = signer.sign(&Message::new(&b"x"[..]), t)?;
 /// let limits = Limits::default();
+/// let envelope = signer.sign(&Message::new(&b"x"[..]), &limits, t)?;
 ///
 /// let mut v = Unchecked::default();
 /// assert_eq!(v.verify(&envelope, &limits, None)?, Verified::Message(Message::new(&b"x"[..])));
@@ -198,7 +198,7 @@ impl EventVerifier for Unchecked {
         sigv4::unwrap_inner(message.payload(), limits, index).map(Verified::Message)
     }
 
-    fn finish(&mut self) -> Result<(), VerifyError> {
+    fn handle_end_of_input(&mut self) -> Result<(), VerifyError> {
         Ok(())
     }
 }

@@ -309,20 +309,20 @@ impl fmt::Debug for Chain {
 /// let mut signer = SigV4Signer::new(params.clone(), seed);
 /// let t = SigningTime::from_unix_seconds(1_700_000_000)?;
 ///
-/// let envelope = signer.sign(&Message::new(&b"audio"[..]).with_header(":event-type", "AudioEvent"), t)?;
+/// let limits = Limits::default();
+/// let envelope = signer.sign(&Message::new(&b"audio"[..]).with_header(":event-type", "AudioEvent"), &limits, t)?;
 /// assert_eq!(envelope.header(":date").and_then(|v| v.as_timestamp()), Some(1_700_000_000_000));
 /// let end = signer.sign_end(t)?;
 ///
 /// // The receiving side recomputes the chain from the same seed; the message inside each
 /// // envelope is held to the receiver's limits.
-/// let limits = Limits::default();
 /// let mut verifier = SigV4Verifier::new(params, seed);
 /// match verifier.verify(&envelope, &limits, None)? {
 ///     Verified::Message(inner) => assert_eq!(&inner.payload()[..], b"audio"),
 ///     Verified::End => unreachable!(),
 /// }
 /// assert_eq!(verifier.verify(&end, &limits, None)?, Verified::End);
-/// verifier.finish()?;
+/// verifier.handle_end_of_input()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -382,18 +382,24 @@ impl SigV4Signer {
         Ok(sig)
     }
 
-    /// Encodes `message`, signs it at `time`, and returns the envelope message.
+    /// Encodes `message` within `limits`, signs it at `time`, and returns the envelope message.
     ///
     /// # Errors
     ///
-    /// [`SignError::Encode`] when the message cannot be encoded, [`SignError::AfterEnd`] once the
-    /// end frame has been signed. The chain does not advance on error.
-    pub fn sign(&mut self, message: &Message, time: SigningTime) -> Result<Message, SignError> {
+    /// [`SignError::Encode`] when the message cannot be encoded within `limits`,
+    /// [`SignError::AfterEnd`] once the end frame has been signed. The chain does not advance on
+    /// error.
+    pub fn sign(
+        &mut self,
+        message: &Message,
+        limits: &Limits,
+        time: SigningTime,
+    ) -> Result<Message, SignError> {
         if self.ended {
             return Err(SignError::AfterEnd);
         }
         let mut inner = BytesMut::with_capacity(message.encoded_len());
-        message.encode_with_limits(&Limits::DEFAULT, &mut inner)?;
+        message.encode_with_limits(limits, &mut inner)?;
         let inner = inner.freeze();
         let sig = self.sign_raw(time, &date_header_bytes(time.unix_millis()), &inner)?;
         Ok(envelope(time, sig, inner))
@@ -433,9 +439,9 @@ pub(crate) fn unwrap_inner(
     index: u64,
 ) -> Result<Message, VerifyError> {
     let mut decoder = FrameDecoder::with_limits(*limits);
-    decoder.handle_bytes(payload.clone());
+    decoder.handle_bytes(payload);
     let inner = decoder.poll_message()?;
-    decoder.finish()?;
+    decoder.handle_end_of_input()?;
     match inner {
         Some(msg) if decoder.buffered_len() == 0 => Ok(msg),
         _ => Err(VerifyError::InvalidEnvelope {
@@ -525,7 +531,7 @@ impl EventSigner for SigV4Signer {
 /// reordered, replayed or injected envelope breaks the chain ([`VerifyError::SignatureMismatch`]);
 /// so does a missing or malformed `:date` or `:chunk-signature` ([`VerifyError::InvalidEnvelope`]).
 /// Envelopes after the end frame are [`VerifyError::FrameAfterEnd`]; input that stops without the
-/// end frame is [`VerifyError::MissingEndFrame`], reported by [`finish`](Self::finish).
+/// end frame is [`VerifyError::MissingEndFrame`], reported by [`handle_end_of_input`](Self::handle_end_of_input).
 ///
 /// With [`with_max_clock_skew`](Self::with_max_clock_skew), an envelope whose `:date` is further
 /// than that from the `now` passed to [`verify`](Self::verify) is [`VerifyError::SignatureExpired`].
@@ -667,7 +673,7 @@ impl SigV4Verifier {
     ///
     /// [`VerifyError::MissingEndFrame`] unless the end frame was verified, or the error the
     /// verifier already failed with.
-    pub fn finish(&mut self) -> Result<(), VerifyError> {
+    pub fn handle_end_of_input(&mut self) -> Result<(), VerifyError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -692,7 +698,7 @@ impl EventVerifier for SigV4Verifier {
         SigV4Verifier::verify(self, envelope, limits, now)
     }
 
-    fn finish(&mut self) -> Result<(), VerifyError> {
-        SigV4Verifier::finish(self)
+    fn handle_end_of_input(&mut self) -> Result<(), VerifyError> {
+        SigV4Verifier::handle_end_of_input(self)
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::frame::{FrameDecoder, Message};
+use crate::frame::{FrameDecoder, Limits, Message};
 use alloc::vec::Vec;
 use bytes::BytesMut;
 
@@ -48,7 +48,7 @@ fn sign_chain(signer: &mut SigV4Signer, times: &[i64]) -> Vec<Message> {
     let mut out: Vec<Message> = times
         .iter()
         .enumerate()
-        .map(|(i, &t)| signer.sign(&event(i as u8), at(t)).unwrap())
+        .map(|(i, &t)| signer.sign(&event(i as u8), &Limits::DEFAULT, at(t)).unwrap())
         .collect();
     out.push(signer.sign_end(at(*times.last().unwrap())).unwrap());
     out
@@ -57,11 +57,11 @@ fn sign_chain(signer: &mut SigV4Signer, times: &[i64]) -> Vec<Message> {
 fn verify_all(v: &mut SigV4Verifier, chain: &[Message]) -> Result<Vec<Message>, VerifyError> {
     let mut got = Vec::new();
     for m in chain {
-        if let Verified::Message(inner) = v.verify(m, &crate::frame::Limits::DEFAULT, None)? {
+        if let Verified::Message(inner) = v.verify(m, &Limits::DEFAULT, None)? {
             got.push(inner);
         }
     }
-    v.finish()?;
+    v.handle_end_of_input()?;
     Ok(got)
 }
 
@@ -86,34 +86,34 @@ fn string_to_sign_date(t: i64) -> alloc::string::String {
 fn rotation_keeps_the_chain() {
     let new = Credentials::new("access2", "secret2");
     let mut s = SigV4Signer::new(params(), SEED);
-    let a = s.sign(&event(1), at(100)).unwrap();
+    let a = s.sign(&event(1), &Limits::DEFAULT, at(100)).unwrap();
     s.set_credentials(new.clone());
-    let b = s.sign(&event(2), at(101)).unwrap();
+    let b = s.sign(&event(2), &Limits::DEFAULT, at(101)).unwrap();
     let end = s.sign_end(at(102)).unwrap();
     let mut v = SigV4Verifier::new(params(), SEED);
     assert!(matches!(
-        v.verify(&a, &crate::frame::Limits::DEFAULT, None),
+        v.verify(&a, &Limits::DEFAULT, None),
         Ok(Verified::Message(_))
     ));
     // Without the rotation the next envelope does not verify.
     let mut stale = v.clone();
     assert_eq!(
         stale
-            .verify(&b, &crate::frame::Limits::DEFAULT, None)
+            .verify(&b, &Limits::DEFAULT, None)
             .unwrap_err()
             .kind(),
         "signature_mismatch"
     );
     v.set_credentials(new);
     assert!(matches!(
-        v.verify(&b, &crate::frame::Limits::DEFAULT, None),
+        v.verify(&b, &Limits::DEFAULT, None),
         Ok(Verified::Message(_))
     ));
     assert_eq!(
-        v.verify(&end, &crate::frame::Limits::DEFAULT, None),
+        v.verify(&end, &Limits::DEFAULT, None),
         Ok(Verified::End)
     );
-    v.finish().unwrap();
+    v.handle_end_of_input().unwrap();
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn tampering_dropping_reordering_and_replay_are_detected() {
     let mut wrong_seed = SigV4Verifier::new(params(), "00");
     assert_eq!(
         wrong_seed
-            .verify(&chain[0], &crate::frame::Limits::DEFAULT, None)
+            .verify(&chain[0], &Limits::DEFAULT, None)
             .unwrap_err()
             .kind(),
         "signature_mismatch"
@@ -156,7 +156,7 @@ fn tampering_dropping_reordering_and_replay_are_detected() {
     // Poisoned: the same error again.
     assert_eq!(
         wrong_seed
-            .verify(&chain[0], &crate::frame::Limits::DEFAULT, None)
+            .verify(&chain[0], &Limits::DEFAULT, None)
             .unwrap_err()
             .kind(),
         "signature_mismatch"
@@ -168,19 +168,19 @@ fn clock_skew_is_checked_only_when_configured() {
     let chain = sign_chain(&mut SigV4Signer::new(params(), SEED), &[1000]);
     let mut lax = SigV4Verifier::new(params(), SEED);
     assert!(lax
-        .verify(&chain[0], &crate::frame::Limits::DEFAULT, Some(at(9999)))
+        .verify(&chain[0], &Limits::DEFAULT, Some(at(9999)))
         .is_ok());
     let mut strict = SigV4Verifier::new(params(), SEED).with_max_clock_skew(300);
     assert_eq!(
         strict
-            .verify(&chain[0], &crate::frame::Limits::DEFAULT, Some(at(1301)))
+            .verify(&chain[0], &Limits::DEFAULT, Some(at(1301)))
             .unwrap_err()
             .kind(),
         "signature_expired"
     );
     let mut ok = SigV4Verifier::new(params(), SEED).with_max_clock_skew(300);
     assert!(ok
-        .verify(&chain[0], &crate::frame::Limits::DEFAULT, Some(at(1300)))
+        .verify(&chain[0], &Limits::DEFAULT, Some(at(1300)))
         .is_ok());
 }
 
@@ -191,14 +191,14 @@ fn sign_to_writes_the_same_frame_as_sign() {
     let mut wire_a = BytesMut::new();
     let mut wire_b = BytesMut::new();
     for i in 0..3u8 {
-        a.sign(&event(i), at(50 + i as i64))
+        a.sign(&event(i), &Limits::DEFAULT, at(50 + i as i64))
             .unwrap()
             .encode(&mut wire_a)
             .unwrap();
         b.sign_to(
             &event(i),
             at(50 + i as i64),
-            &crate::frame::Limits::DEFAULT,
+            &Limits::DEFAULT,
             &mut wire_b,
         )
         .unwrap();
@@ -213,13 +213,13 @@ fn sign_to_writes_the_same_frame_as_sign() {
     let mut n = 0;
     while let Some(m) = d.poll_message().unwrap() {
         if let Verified::Message(inner) =
-            v.verify(&m, &crate::frame::Limits::DEFAULT, None).unwrap()
+            v.verify(&m, &Limits::DEFAULT, None).unwrap()
         {
             assert_eq!(inner, event(n));
             n += 1;
         }
     }
-    v.finish().unwrap();
+    v.handle_end_of_input().unwrap();
     assert_eq!(n, 3);
     assert_eq!(
         b.sign_end_to(at(61), &mut wire_b).unwrap_err().kind(),
@@ -233,9 +233,9 @@ fn a_failed_sign_does_not_advance_the_chain() {
     let before = alloc::string::String::from(s.prior_signature());
     let too_long = Message::default().with_header("", 1i32);
     let mut out = BytesMut::new();
-    assert!(s.sign(&too_long, at(1)).is_err());
+    assert!(s.sign(&too_long, &Limits::DEFAULT, at(1)).is_err());
     assert!(s
-        .sign_to(&too_long, at(1), &crate::frame::Limits::DEFAULT, &mut out)
+        .sign_to(&too_long, at(1), &Limits::DEFAULT, &mut out)
         .is_err());
     assert!(out.is_empty());
     assert_eq!(s.prior_signature(), before);
@@ -267,7 +267,7 @@ fn verifying_decoder_reports_truncation_and_a_missing_end_frame() {
                 got.push(m);
             }
         }
-        r.finish()?;
+        r.handle_end_of_input()?;
         Ok(got)
     };
     assert_eq!(read(&wire).unwrap(), [event(0), event(1)]);

@@ -1,0 +1,393 @@
+//! The one loop every transport runs around a [`Session`]: the read window, the pending write,
+//! and the order in which they meet the application.
+
+use super::{Command, ResetCause, SendError, Session, SessionEvent, Transmit};
+use crate::sign::SigningTime;
+use bytes::{Buf, Bytes, BytesMut};
+use core::fmt;
+
+/// How the transport closes our side once the pending bytes are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Close {
+    /// Half-close: HTTP/2 END_STREAM, `shutdown(Write)`, the end of a body.
+    Finish,
+    /// Reset the stream (HTTP/2 RST_STREAM with the cause's code) or close the connection.
+    Reset(ResetCause),
+}
+
+/// What the transport does next, from [`Driver::step`].
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step<'a> {
+    /// Write these bytes, then call [`Driver::written`] with how many went out.
+    Write(&'a [u8]),
+    /// Every byte was written: close our side this way.
+    Close(Close),
+    /// An event for the application. A terminal one is the last.
+    Event(SessionEvent),
+    /// Read, then call [`Driver::handle_read`] (or [`handle_bytes`](Driver::handle_bytes)), or
+    /// [`Driver::handle_eof`] at the end of the input.
+    NeedInput,
+    /// Nothing to do until the application gives a command (or, when the input is not wanted,
+    /// takes its events).
+    Idle,
+    /// The stream is over: the terminal event was yielded and our side was closed.
+    Done,
+}
+
+/// A [`Session`] with the read window and the pending write that every transport needs: the
+/// transport only reads, writes and closes when it is told to, and never keeps protocol state
+/// of its own.
+///
+/// - **Input.** While [`wants_input`](Self::wants_input), read and hand the bytes over with
+///   [`handle_read`](Self::handle_read) (a slice; only what the session cannot take yet is
+///   copied) or [`handle_bytes`](Self::handle_bytes) (`Bytes`, never copied), and the end of the
+///   input with [`handle_eof`](Self::handle_eof). What the session cannot take yet stays in the
+///   driver's window and is fed as the application takes events: no more input is wanted until
+///   then, which is how a slow application holds the peer back. A transport failure goes to
+///   [`handle_reset`](Self::handle_reset).
+/// - **Events.** [`poll_event`](Self::poll_event). After the terminal event, the session's answer
+///   (a reset, or a server's `error` report and half-close) is pending output, like any other.
+/// - **Output.** While [`wants_output`](Self::wants_output): write [`output`](Self::output)
+///   and report it with [`written`](Self::written) (or take it whole with
+///   [`take_output`](Self::take_output)); once it is all out, [`poll_close`](Self::poll_close)
+///   says how to close our side.
+/// - **Commands.** [`apply`](Self::apply), with the time now.
+///
+/// [`step`](Self::step) combines the three for a transport that does one thing at a time, in
+/// this order: output first (so that a reset is never held back), then events, then input.
+/// Transports whose reads and writes run apart (two tasks, two threads) call the parts.
+///
+/// ```
+/// use eventstream::session::{Command, Driver, EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent, Step};
+/// use eventstream::sign::SigningTime;
+///
+/// let now = SigningTime::from_unix_seconds(1_700_000_000)?;
+/// let mut client = Driver::new(Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding)));
+/// let mut server = Driver::new(Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding)));
+/// client.apply(Command::Send(EventBuilder::new("Ping").payload(&b"1"[..]).build()), now)?;
+/// client.apply(Command::Finish, now)?;
+///
+/// // A transport that moves whole writes from one to the other.
+/// let mut seen = Vec::new();
+/// loop {
+///     match client.step() {
+///         Step::Write(bytes) => {
+///             let n = bytes.len();
+///             server.handle_read(bytes, now);
+///             client.written(n);
+///         }
+///         Step::Close(_) => server.handle_eof(now),
+///         _ => break, // nothing more to move: Idle
+///     }
+/// }
+/// while let Some(event) = server.poll_event() {
+///     seen.push(event);
+/// }
+/// assert!(matches!(&seen[0], SessionEvent::Event(m) if &m.payload()[..] == b"1"));
+/// assert_eq!(seen[1], SessionEvent::End);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Driver {
+    session: Session,
+    /// Received bytes the session has not consumed yet.
+    input: Bytes,
+    /// The transport's input ended; `eof_handled` once the session was told.
+    eof: bool,
+    eof_handled: bool,
+    /// The time of the latest input, for the bytes fed again later.
+    now: Option<SigningTime>,
+    /// Wire bytes taken from the session and not written yet.
+    output: BytesMut,
+    /// How our side closes once `output` is written.
+    close: Option<Close>,
+    /// The half-close was handed to the transport (a reset may still follow: an abort after
+    /// finishing cancels what the peer still sends).
+    finished: bool,
+    /// The reset was handed to the transport, or the transport was reset: nothing more goes out.
+    reset: bool,
+    /// The terminal event was handed to the application.
+    done: bool,
+}
+
+impl Driver {
+    /// Drives `session`.
+    pub fn new(session: Session) -> Self {
+        Driver {
+            session,
+            input: Bytes::new(),
+            eof: false,
+            eof_handled: false,
+            now: None,
+            output: BytesMut::new(),
+            close: None,
+            finished: false,
+            reset: false,
+            done: false,
+        }
+    }
+
+    /// The session, for what the driver does not wrap (its configuration, its error).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session, to replace or reach its signer or verifier (rotated credentials).
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// Runs an application's command at `now`; its bytes are then pending output.
+    ///
+    /// # Errors
+    ///
+    /// The session's refusal; nothing was queued.
+    pub fn apply(&mut self, command: Command, now: SigningTime) -> Result<(), SendError> {
+        let result = self.session.apply(command, now);
+        self.collect();
+        result
+    }
+
+    // ---- input ----
+
+    /// Whether the transport should read: the session takes input and the window is empty.
+    pub fn wants_input(&self) -> bool {
+        !self.eof && self.input.is_empty() && !self.session.is_terminated()
+    }
+
+    /// The received bytes held and not delivered yet: the window and the session's frame being
+    /// assembled (what a memory budget counts).
+    pub fn buffered_input_len(&self) -> usize {
+        self.input.len() + self.session.buffered_input_len()
+    }
+
+    /// The transport read `data` at `now`. The session takes what its event queue has room for;
+    /// the rest is copied into the window.
+    pub fn handle_read(&mut self, data: &[u8], now: SigningTime) {
+        self.now = Some(now);
+        if self.input.is_empty() {
+            let n = self.session.handle_input(data, now);
+            if n < data.len() {
+                self.input = Bytes::copy_from_slice(&data[n..]);
+            }
+        } else {
+            let mut joined = BytesMut::with_capacity(self.input.len() + data.len());
+            joined.extend_from_slice(&self.input);
+            joined.extend_from_slice(data);
+            self.input = joined.freeze();
+            self.feed();
+        }
+        self.collect();
+    }
+
+    /// As [`handle_read`](Self::handle_read), for bytes the transport owns as `Bytes` (an h2
+    /// DATA frame, a body chunk): never copied.
+    pub fn handle_bytes(&mut self, data: Bytes, now: SigningTime) {
+        self.now = Some(now);
+        if self.input.is_empty() {
+            self.input = data;
+        } else {
+            let mut joined = BytesMut::with_capacity(self.input.len() + data.len());
+            joined.extend_from_slice(&self.input);
+            joined.extend_from_slice(&data);
+            self.input = joined.freeze();
+        }
+        self.feed();
+        self.collect();
+    }
+
+    /// The transport's input ended at `now` (HTTP/2 END_STREAM, the end of a body, EOF). The
+    /// session learns of it once the window is fed.
+    pub fn handle_eof(&mut self, now: SigningTime) {
+        self.now = Some(now);
+        self.eof = true;
+        self.feed();
+        self.collect();
+    }
+
+    /// The transport failed: reset by the peer, the connection lost, an IO error. The session
+    /// fails with `reason` after the events already received (unless it had its terminal event);
+    /// nothing more is written.
+    pub fn handle_reset(&mut self, reason: impl Into<alloc::borrow::Cow<'static, str>>) {
+        self.session.handle_reset(reason);
+        self.input = Bytes::new();
+        self.output.clear();
+        self.close = None;
+        self.reset = true;
+    }
+
+    /// Feeds the window to the session while it takes bytes; tells it of the end of the input
+    /// once the window is empty.
+    fn feed(&mut self) {
+        let Some(now) = self.now else { return };
+        while !self.input.is_empty() {
+            let n = self.session.handle_bytes(&self.input, now);
+            if n == 0 {
+                if self.session.queued_events() == 0 && !self.session.is_terminated() {
+                    // The session takes bytes whenever its queue has room: never spin on it.
+                    self.session
+                        .handle_reset("internal: the session consumed no input");
+                }
+                return;
+            }
+            self.input.advance(n);
+        }
+        if self.eof && !self.eof_handled {
+            self.eof_handled = true;
+            self.session.handle_end_of_input(now);
+        }
+    }
+
+    // ---- events ----
+
+    /// The next event for the application. Taking one makes room: the window is fed again, and
+    /// the session's answer to a terminal event becomes pending output.
+    #[must_use = "events carry the peer's data and the session's failures"]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        if self.done {
+            return None;
+        }
+        let event = match self.session.poll_event() {
+            Some(event) => event,
+            None => {
+                self.feed();
+                self.session.poll_event()?
+            }
+        };
+        if event.is_terminal() {
+            self.done = true;
+            self.input = Bytes::new();
+        } else {
+            self.feed();
+        }
+        self.collect();
+        Some(event)
+    }
+
+    /// Whether the terminal event was handed to the application.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    // ---- output ----
+
+    /// Takes what the session wants to transmit.
+    fn collect(&mut self) {
+        if self.reset {
+            return;
+        }
+        while let Some(t) = self.session.poll_transmit(&mut self.output) {
+            match t {
+                Transmit::Finish => self.close = Some(Close::Finish),
+                Transmit::Reset(cause) => {
+                    // A reset drops what was not written.
+                    self.output.clear();
+                    self.close = Some(Close::Reset(cause));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether there is something to write or a close to carry out.
+    pub fn wants_output(&self) -> bool {
+        !self.reset
+            && (!self.output.is_empty() || self.close.is_some() || self.session.wants_transmit())
+    }
+
+    /// The reset to carry out, if one is pending: a transport whose writer is blocked carries it
+    /// out at once (shutting the socket down wakes the writer).
+    pub fn pending_reset(&self) -> Option<ResetCause> {
+        match self.close {
+            Some(Close::Reset(cause)) => Some(cause),
+            _ => None,
+        }
+    }
+
+    /// The bytes to write next (empty when none).
+    pub fn output(&mut self) -> &[u8] {
+        self.collect();
+        &self.output
+    }
+
+    /// The number of bytes pending output.
+    pub fn output_len(&self) -> usize {
+        self.output.len() + self.session.pending_transmit_len()
+    }
+
+    /// `n` bytes of [`output`](Self::output) were written.
+    pub fn written(&mut self, n: usize) {
+        self.output.advance(n.min(self.output.len()));
+    }
+
+    /// Takes at most `max` bytes of the output, to hand to a transport that takes `Bytes`
+    /// (h2's `send_data`): no copy.
+    pub fn take_output(&mut self, max: usize) -> Bytes {
+        self.collect();
+        let n = max.min(self.output.len());
+        self.output.split_to(n).freeze()
+    }
+
+    /// Once every byte was written: how to close our side, handed out once.
+    pub fn poll_close(&mut self) -> Option<Close> {
+        self.collect();
+        if !self.output.is_empty() {
+            return None;
+        }
+        let close = self.close.take()?;
+        match close {
+            Close::Finish => self.finished = true,
+            Close::Reset(_) => self.reset = true,
+        }
+        Some(close)
+    }
+
+    /// Whether our side was closed: half-closed or reset (also by the transport).
+    pub fn is_closed(&self) -> bool {
+        self.finished || self.reset
+    }
+
+    // ---- all at once ----
+
+    /// The next thing to do, for a transport that does one thing at a time: output first, then
+    /// events, then input. See [`Step`].
+    pub fn step(&mut self) -> Step<'_> {
+        self.collect();
+        if !self.output.is_empty() {
+            return Step::Write(&self.output);
+        }
+        if let Some(close) = self.poll_close() {
+            return Step::Close(close);
+        }
+        if let Some(event) = self.poll_event() {
+            return Step::Event(event);
+        }
+        if self.wants_output() {
+            // The answer to the event just taken.
+            return self.step();
+        }
+        if self.wants_input() {
+            return Step::NeedInput;
+        }
+        if self.done && self.is_closed() {
+            return Step::Done;
+        }
+        Step::Idle
+    }
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("session", &self.session)
+            .field("window", &self.input.len())
+            .field("eof", &self.eof)
+            .field("output", &self.output.len())
+            .field("close", &self.close)
+            .field("finished", &self.finished)
+            .field("reset", &self.reset)
+            .field("done", &self.done)
+            .finish()
+    }
+}
