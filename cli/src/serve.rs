@@ -6,9 +6,11 @@ use clap::builder::{NonEmptyStringValueParser, TypedValueParser as _};
 use clap::Args;
 use eventstream::sign::{Credentials, SigningParams};
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport};
+use eventstream_tokio::ServerBuilder;
 use std::fmt;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// The arguments of `evs serve`.
 #[derive(Debug, Args)]
@@ -17,9 +19,83 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
 
+    /// Connection deadlines.
+    #[command(flatten)]
+    timeouts: TimeoutArgs,
+
     /// Verification of the signing chains.
     #[command(flatten)]
     credentials: CredentialArgs,
+}
+
+/// The deadlines of `evs serve`'s connections, in seconds (fractions allowed).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection options")]
+pub(crate) struct TimeoutArgs {
+    /// Close a connection whose client has not sent the HTTP/2 connection preface within SECS
+    /// seconds. 0 waits forever.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    handshake_timeout: Timeout,
+
+    /// Close a connection (GOAWAY, then close) that has had no open stream for SECS seconds.
+    /// 0 keeps idle connections open.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
+    idle_timeout: Timeout,
+
+    /// Send a keepalive PING on each connection every SECS seconds; a peer that does not answer
+    /// within --keepalive-timeout is taken for gone and its connection closed, with its streams.
+    /// A stream that merely stays quiet is never ended: its client answers the PINGs. 0 sends
+    /// none.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_timeout)]
+    keepalive: Timeout,
+
+    /// How long a client has to answer a keepalive PING, and to acknowledge the GOAWAY of an
+    /// idle connection.
+    #[arg(long, value_name = "SECS", default_value = "20", value_parser = parse_positive_secs)]
+    keepalive_timeout: Duration,
+}
+
+impl TimeoutArgs {
+    /// The server settings with these deadlines.
+    pub(crate) fn server(&self) -> ServerBuilder {
+        ServerBuilder::new()
+            .handshake_timeout(self.handshake_timeout.0)
+            .idle_timeout(self.idle_timeout.0)
+            .keepalive(self.keepalive.0)
+            .keepalive_timeout(self.keepalive_timeout)
+    }
+}
+
+/// A deadline, or none (given as 0).
+#[derive(Clone, Copy, Debug)]
+struct Timeout(Option<Duration>);
+
+/// Seconds, as an integer or a decimal fraction, at most a year.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.0..=365.0 * 86_400.0).contains(&secs) {
+        return Err(format!(
+            "{s} is not between 0 and a year (31536000) seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A timeout in seconds; 0 turns it off.
+fn parse_timeout(s: &str) -> Result<Timeout, String> {
+    let d = parse_secs(s)?;
+    Ok(Timeout((!d.is_zero()).then_some(d)))
+}
+
+/// A positive number of seconds.
+fn parse_positive_secs(s: &str) -> Result<Duration, String> {
+    match parse_secs(s)? {
+        d if d.is_zero() => Err("must be more than 0".into()),
+        d => Ok(d),
+    }
 }
 
 /// SigV4 credentials, region and service, all optional: given `--access-key-id`, the others
@@ -129,6 +205,10 @@ pub(crate) fn describe(report: &MirrorReport) -> String {
         MirrorOutcome::Rejected(status) => {
             format!("stream {}: refused, {status}", report.stream_id)
         }
+        MirrorOutcome::Failed(eventstream_tokio::Error::Reset { reason }) => format!(
+            "stream {}: {} messages echoed, then reset by the client ({reason:?}: {reason})",
+            report.stream_id, report.echoed
+        ),
         MirrorOutcome::ErrorSent { code, text } => format!(
             "stream {}: {} messages echoed, then error {code}: {text}",
             report.stream_id, report.echoed
@@ -144,23 +224,27 @@ pub(crate) fn describe(report: &MirrorReport) -> String {
 }
 
 /// Runs the mirror server until the process is killed.
+///
+/// Its log (a line per finished stream, accept failures, dead peers) goes to standard error
+/// through [`Log`](crate::log::Log), which never blocks the server.
 pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail("io", e),
     };
-    runtime.block_on(async {
+    let log = crate::log::Log::start();
+    let served = runtime.block_on(async {
         let listener = match tokio::net::TcpListener::bind(&args.listen).await {
             Ok(listener) => listener,
-            Err(e) => return fail("io", format_args!("cannot listen on {}: {e}", args.listen)),
+            Err(e) => return Err(format!("cannot listen on {}: {e}", args.listen)),
         };
-        let addr = match listener.local_addr() {
-            Ok(addr) => addr,
-            Err(e) => return fail("io", e),
-        };
-        let mut mirror = Mirror::new().on_stream_end(|report| {
-            let _ = writeln!(io::stderr().lock(), "{}", describe(report));
-        });
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some(log) = &log {
+            log.report_drops();
+        }
+        let mut mirror = Mirror::new()
+            .with_server(args.timeouts.server())
+            .on_stream_end(|report| tracing::info!(target: "evs", "{}", describe(report)));
         if let Some(params) = args.credentials.params() {
             mirror = mirror.with_signing(params);
         }
@@ -169,9 +253,81 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
             let mut out = io::stdout().lock();
             let _ = writeln!(out, "listening on {addr}").and_then(|()| out.flush());
         }
-        match mirror.serve(listener).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail("io", e),
+        mirror.serve(listener).await.map_err(|e| e.to_string())
+    });
+    // The lines still queued go out before the last one.
+    drop(log);
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("io", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `evs serve`'s arguments alone.
+    #[derive(Debug, Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// The flags' defaults are the library's.
+    #[test]
+    fn timeout_defaults_are_the_library_defaults() {
+        let t = Serve::try_parse_from(["serve"])
+            .expect("parses")
+            .args
+            .timeouts;
+        assert_eq!(
+            t.handshake_timeout.0,
+            Some(ServerBuilder::DEFAULT_HANDSHAKE_TIMEOUT)
+        );
+        assert_eq!(t.idle_timeout.0, Some(ServerBuilder::DEFAULT_IDLE_TIMEOUT));
+        assert_eq!(
+            t.keepalive.0,
+            Some(ServerBuilder::DEFAULT_KEEPALIVE_INTERVAL)
+        );
+        assert_eq!(
+            t.keepalive_timeout,
+            ServerBuilder::DEFAULT_KEEPALIVE_TIMEOUT
+        );
+    }
+
+    /// Fractions of seconds are accepted, 0 turns a timeout off, nonsense is refused.
+    #[test]
+    fn timeouts_parse() {
+        let t = Serve::try_parse_from([
+            "serve",
+            "--handshake-timeout",
+            "0.25",
+            "--idle-timeout",
+            "0",
+            "--keepalive",
+            "2",
+            "--keepalive-timeout",
+            "1.5",
+        ])
+        .expect("parses")
+        .args
+        .timeouts;
+        assert_eq!(t.handshake_timeout.0, Some(Duration::from_millis(250)));
+        assert_eq!(t.idle_timeout.0, None);
+        assert_eq!(t.keepalive.0, Some(Duration::from_secs(2)));
+        assert_eq!(t.keepalive_timeout, Duration::from_millis(1500));
+        for bad in [
+            &["--idle-timeout", "-1"][..],
+            &["--keepalive", "soon"],
+            &["--keepalive-timeout", "0"],
+            &["--handshake-timeout", "NaN"],
+            &["--handshake-timeout", "1e30"],
+        ] {
+            let mut argv = vec!["serve"];
+            argv.extend_from_slice(bad);
+            assert!(Serve::try_parse_from(argv).is_err(), "{bad:?}");
         }
-    })
+    }
 }

@@ -421,6 +421,7 @@ async fn a_500_reaches_both_halves_with_its_body() {
                     http::StatusCode::INTERNAL_SERVER_ERROR,
                     "the service is down",
                 )
+                .await
                 .expect("rejects");
             // Keep the connection until the client is done.
             assert!(connection.accept().await.is_none());
@@ -431,8 +432,9 @@ async fn a_500_reaches_both_halves_with_its_body() {
             .open(request(addr, None), client_session(Mode::Rpc))
             .await
             .expect("opens");
-        // The answer may arrive first (the server does not wait for the body): then the send
-        // fails with the reset that follows the complete response, or with the status.
+        // The answer may arrive first (the server waits for the rest of the body only for a
+        // moment, and this client never ends it): then the send fails with the reset that
+        // follows the complete response, or with the status.
         match sender
             .send_initial_request(EventBuilder::initial_request().build())
             .await

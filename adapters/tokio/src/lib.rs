@@ -95,7 +95,9 @@ mod stream;
 pub use body::BodyEvents;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
-pub use server::{Incoming, ServerBuilder, ServerConnection};
+pub use server::{
+    Incoming, ServerBuilder, ServerConnection, REJECT_DRAIN_LIMIT, REJECT_DRAIN_TIME,
+};
 pub use stream::{Receiver, Sender, MAX_ERROR_BODY_LEN};
 
 pub use h2::Reason;
