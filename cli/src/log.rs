@@ -142,3 +142,53 @@ where
         writeln!(writer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// A writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A stream line is its message alone; a warning is prefixed, and the fields of its spans
+    /// follow in parentheses.
+    #[test]
+    fn lines_keep_the_stream_format() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(Lines)
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "evs", "{}", "stream 1: 2 messages echoed, ended cleanly");
+            let span = tracing::info_span!("mirror_connection", peer = "127.0.0.1:9");
+            let _entered = span.enter();
+            tracing::warn!(error = 24, "cannot accept connections");
+            tracing::error!("the listener failed");
+        });
+        let out = String::from_utf8(buffer.0.lock().expect("not poisoned").clone()).expect("utf-8");
+        assert_eq!(
+            out,
+            "stream 1: 2 messages echoed, ended cleanly\n\
+             warning: cannot accept connections error=24 (peer=\"127.0.0.1:9\")\n\
+             error: the listener failed (peer=\"127.0.0.1:9\")\n"
+        );
+    }
+}
