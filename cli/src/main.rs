@@ -170,6 +170,12 @@ enum Command {
     /// answering keepalive PINGs (--keepalive, --keepalive-timeout) are closed. A stream that is
     /// merely quiet stays open as long as its client answers the PINGs. Running out of file
     /// descriptors is logged, and connections are accepted again as soon as some are free.
+    ///
+    /// Frames still arriving are held within --max-connection-buffer and --max-server-buffer;
+    /// a stream past them waits (its client gets no more HTTP/2 window) until others' frames
+    /// are echoed or their streams end. Each stream's window is 256 KiB, and each connection's
+    /// has room for all 128 streams a client may open plus one, so that streams whose client
+    /// does not read the echoes cannot stop one that does.
     Serve(serve::ServeArgs),
     /// Open an event stream to URL, send JSON Lines events, print what comes back.
     ///

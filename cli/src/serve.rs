@@ -23,6 +23,10 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     timeouts: TimeoutArgs,
 
+    /// Memory budgets.
+    #[command(flatten)]
+    buffers: BufferArgs,
+
     /// Verification of the signing chains.
     #[command(flatten)]
     credentials: CredentialArgs,
@@ -63,6 +67,113 @@ impl TimeoutArgs {
             .idle_timeout(self.idle_timeout.0)
             .keepalive(self.keepalive.0)
             .keepalive_timeout(self.keepalive_timeout)
+    }
+}
+
+/// The budgets of buffered frame bytes of `evs serve`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Memory options")]
+pub(crate) struct BufferArgs {
+    /// The most bytes of frames still arriving (partly received, being assembled) that the
+    /// streams of one connection may hold. Past it a stream stops receiving (no more HTTP/2
+    /// window is given to its client) until other streams' frames are complete and echoed, or
+    /// their streams end. One stream in the middle of a frame may go past it, so that a frame
+    /// larger than the budget still arrives. Whole frames that arrive in one piece do not
+    /// count. BYTES is a number, or one with a K, M or G suffix (KiB, MiB, GiB).
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_bytes)]
+    max_connection_buffer: usize,
+
+    /// The same budget for all connections together: with the per-connection one, what the
+    /// server may hold in frames being assembled (plus one frame, and the HTTP/2 windows: 256 KiB
+    /// per stream, 32.25 MiB per connection).
+    #[arg(long, value_name = "BYTES", default_value = "512M", value_parser = parse_bytes)]
+    max_server_buffer: usize,
+}
+
+impl BufferArgs {
+    /// `server` with these budgets.
+    pub(crate) fn apply(&self, server: ServerBuilder) -> ServerBuilder {
+        server
+            .max_connection_buffer(self.max_connection_buffer)
+            .max_server_buffer(self.max_server_buffer)
+    }
+}
+
+/// A number of bytes: digits, optionally followed by K, M or G (binary: KiB, MiB, GiB; the
+/// `iB` and `B` spellings are accepted too).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("{s:?}: the unit must be K, M or G")),
+    };
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of bytes"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s} is too large"))
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The memory flags alone.
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        buffers: BufferArgs,
+    }
+
+    /// The flags' defaults are the library's.
+    #[test]
+    fn buffer_defaults_are_the_library_defaults() {
+        let b = Flags::try_parse_from(["serve"]).expect("parses").buffers;
+        assert_eq!(
+            b.max_connection_buffer,
+            ServerBuilder::DEFAULT_MAX_CONNECTION_BUFFER
+        );
+        assert_eq!(
+            b.max_server_buffer,
+            ServerBuilder::DEFAULT_MAX_SERVER_BUFFER
+        );
+    }
+
+    /// Plain bytes and binary units; nonsense is refused.
+    #[test]
+    fn sizes_parse() {
+        for (text, bytes) in [
+            ("1048576", 1 << 20),
+            ("0", 0),
+            ("16M", 16 << 20),
+            ("64KiB", 64 << 10),
+            ("1g", 1 << 30),
+            ("512 MB", 512 << 20),
+        ] {
+            assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+        }
+        for bad in ["", "-1", "12X", "M", "1.5M", "99999999999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?}");
+        }
+        let b = Flags::try_parse_from([
+            "serve",
+            "--max-connection-buffer",
+            "16M",
+            "--max-server-buffer",
+            "1G",
+        ])
+        .expect("parses")
+        .buffers;
+        assert_eq!(
+            (b.max_connection_buffer, b.max_server_buffer),
+            (16 << 20, 1 << 30)
+        );
     }
 }
 
@@ -243,7 +354,7 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
             log.report_drops();
         }
         let mut mirror = Mirror::new()
-            .with_server(args.timeouts.server())
+            .with_server(args.buffers.apply(args.timeouts.server()))
             .on_stream_end(|report| tracing::info!(target: "evs", "{}", describe(report)));
         if let Some(params) = args.credentials.params() {
             mirror = mirror.with_signing(params);

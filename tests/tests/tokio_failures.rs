@@ -9,7 +9,7 @@ mod tokio_common;
 
 use bytes::Bytes;
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
-use eventstream_tokio::{Client, Error, Reason, Receiver, ServerConnection};
+use eventstream_tokio::{Client, ClientBuilder, Error, Reason, Receiver, ServerConnection};
 use futures_core::Stream;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -22,7 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_common::*;
 
-/// The HTTP/2 initial stream window: the client's receive window in these tests.
+/// The HTTP/2 initial stream window: the client's receive window in these tests (given to it
+/// explicitly where the adapter's client is the receiver: its default is larger).
 const WINDOW: u64 = 65_535;
 
 /// A loopback listener and its address.
@@ -81,7 +82,11 @@ async fn a_slow_consumer_holds_the_server_back_by_one_window() {
             sender.finish().await.expect("finishes");
         });
 
-        let client = Client::connect(addr).await.expect("connects");
+        let client = ClientBuilder::new()
+            .initial_stream_window_size(WINDOW as u32)
+            .connect(addr)
+            .await
+            .expect("connects");
         let (_sender, mut receiver) = client
             .open(request(addr, None), client_session(Mode::HttpBinding))
             .await

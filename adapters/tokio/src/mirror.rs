@@ -147,7 +147,10 @@ impl Mirror {
         self
     }
 
-    /// The HTTP/2 settings of the connections it accepts.
+    /// The HTTP/2 settings of the connections it accepts, and their memory budgets (see
+    /// [`ServerBuilder`]): every connection [`serve`](Self::serve) accepts shares `server`'s
+    /// [`max_server_buffer`](ServerBuilder::max_server_buffer) budget, and a clone of `server`
+    /// kept by the caller reads it with [`buffered_bytes`](ServerBuilder::buffered_bytes).
     #[must_use]
     pub fn with_server(mut self, server: ServerBuilder) -> Mirror {
         self.server = server;

@@ -1,8 +1,12 @@
 //! The server: accepts HTTP/2 connections and the event streams they carry.
 
+use crate::budget::{Budgets, Holding, Pool};
 use crate::error::Error;
 use crate::stream::{Receiver, Sender, Shared};
-use crate::{next_connection_id, Settings, EVENT_STREAM_CONTENT_TYPE};
+use crate::{
+    next_connection_id, Settings, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_STREAM_WINDOW,
+    EVENT_STREAM_CONTENT_TYPE,
+};
 use bytes::Bytes;
 use eventstream::session::{Role, Session};
 use h2::server::SendResponse;
@@ -12,6 +16,7 @@ use http::{HeaderValue, StatusCode};
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,10 +45,49 @@ use tracing::Instrument as _;
 /// ([`enable_time`](tokio::runtime::Builder::enable_time), or `enable_all`, as `#[tokio::main]`
 /// does) unless every timeout is turned off.
 ///
+/// # Windows
+///
+/// Each stream's receive window defaults to [256 KiB](Self::DEFAULT_STREAM_WINDOW): what a
+/// client may send on a stream ahead of the application, so larger windows carry more per round
+/// trip (hyper uses 2 MiB) and cost that much memory per stream that is not read. The
+/// connection's window is never smaller than `(max_concurrent_streams + 1) × stream window`
+/// (32.25 MiB by default, up to HTTP/2's largest window): every stream the client may open can
+/// hold a whole window unread and one window is still free, so streams whose application does
+/// not read (or whose echo waits for a client that does not read) cannot stop one that does.
+/// A smaller [`initial_connection_window_size`](Self::initial_connection_window_size) is raised
+/// to that; lower the stream window or the stream limit to use less.
+///
+/// h2 keeps some 560 bytes of bookkeeping for each DATA frame it buffers, which a window full of
+/// tiny frames would multiply many times over: a connection that leaves more than about 65,536
+/// DATA frames of under 256 bytes unread is closed with `GOAWAY(ENHANCE_YOUR_CALM)`. Larger
+/// frames, and streams whose application reads, never come near it.
+///
+/// # Memory budget
+///
+/// A stream's session buffers the frame it is assembling, and the stream releases the window
+/// for those bytes so that frames larger than the window can arrive. Those buffers are charged
+/// to two budgets: [`max_connection_buffer`](Self::max_connection_buffer) (64 MiB by default)
+/// for each connection, and [`max_server_buffer`](Self::max_server_buffer) (512 MiB) for every
+/// connection this builder (or a clone of it) handshakes. A frame stays charged until the
+/// application has taken its message and come back for the next one. Past either budget a
+/// stream stops receiving: it feeds nothing more to its session and releases no window, so its
+/// client is held back by flow control, until the budget frees up (another stream's frame was
+/// delivered, a stream ended); a reset, an abort or a lost connection still ends it at once.
+/// Whole frames that arrive in one piece cost nothing: flow control bounds them already.
+///
+/// So that streams that each hold part of a full budget cannot wait on each other forever, one
+/// stream at a time, one that is in the middle of a frame, may go past the budget until that
+/// frame is delivered; this is also how a single frame larger than the whole budget gets
+/// through. A server's memory for frames is thus at most the budget plus one frame (at most the
+/// frame limit of its sessions), plus the windows.
 #[derive(Clone, Debug)]
 pub struct ServerBuilder {
     settings: Settings,
     max_concurrent_streams: u32,
+    /// Each connection's budget of buffered frame bytes.
+    max_connection_buffer: usize,
+    /// The budget shared by every connection handshaken with this builder and its clones.
+    server_budget: Arc<Pool>,
     timeouts: Timeouts,
 }
 
@@ -51,7 +95,9 @@ impl Default for ServerBuilder {
     fn default() -> Self {
         ServerBuilder {
             settings: Settings::default(),
-            max_concurrent_streams: 128,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_connection_buffer: ServerBuilder::DEFAULT_MAX_CONNECTION_BUFFER,
+            server_budget: Pool::new(ServerBuilder::DEFAULT_MAX_SERVER_BUFFER),
             timeouts: Timeouts::default(),
         }
     }
@@ -91,9 +137,22 @@ impl ServerBuilder {
     /// trips even on a bad network.
     pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-    /// The default settings: HTTP/2's initial stream window (65,535 bytes), a 1 MiB
-    /// connection window, 16 KiB frames, at most 128 concurrent streams per connection, and
-    /// the default timeouts (see [Timeouts](Self#timeouts)).
+    /// The default receive window of each stream: 256 KiB (see [Windows](Self#windows)).
+    pub const DEFAULT_STREAM_WINDOW: u32 = DEFAULT_STREAM_WINDOW;
+    /// The default limit on concurrent streams per connection: 128.
+    pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = DEFAULT_MAX_CONCURRENT_STREAMS;
+    /// The default [`max_connection_buffer`](Self::max_connection_buffer): 64 MiB, room for two
+    /// frames at the default 24 MiB payload limit and many smaller ones.
+    pub const DEFAULT_MAX_CONNECTION_BUFFER: usize = 64 << 20;
+    /// The default [`max_server_buffer`](Self::max_server_buffer): 512 MiB, so that a small
+    /// machine survives eight connections that each fill their budget.
+    pub const DEFAULT_MAX_SERVER_BUFFER: usize = 512 << 20;
+
+    /// The default settings: 256 KiB stream windows, a connection window of 129 of them, 16 KiB
+    /// frames, at most 128 concurrent streams per connection (see [Windows](Self#windows)),
+    /// budgets of 64 MiB of buffered frames per connection and 512 MiB in all (see
+    /// [Memory budget](Self#memory-budget)), and the default timeouts (see
+    /// [Timeouts](Self#timeouts)).
     pub fn new() -> Self {
         Self::default()
     }
@@ -134,18 +193,61 @@ impl ServerBuilder {
         self
     }
 
-    /// The receive window of each stream (default 65,535).
+    /// The receive window of each stream (default [256 KiB](Self::DEFAULT_STREAM_WINDOW)). The
+    /// connection window grows with it (see [Windows](Self#windows)).
     #[must_use]
     pub fn initial_stream_window_size(mut self, size: u32) -> Self {
         self.settings.stream_window = size;
         self
     }
 
-    /// The receive window of the whole connection (default 1 MiB).
+    /// The receive window of the whole connection: at least `(max_concurrent_streams + 1) ×
+    /// stream window`, which is also the default (see [Windows](Self#windows)); a smaller
+    /// size is raised to it.
     #[must_use]
     pub fn initial_connection_window_size(mut self, size: u32) -> Self {
-        self.settings.connection_window = size;
+        self.settings.connection_window = Some(size);
         self
+    }
+
+    /// The connection window the handshake announces: the configured one, raised to what the
+    /// concurrent streams need (see [Windows](Self#windows)).
+    fn connection_window(&self) -> u32 {
+        let fair = self
+            .settings
+            .fair_connection_window(self.max_concurrent_streams);
+        self.settings
+            .connection_window_for(self.max_concurrent_streams)
+            .max(fair)
+    }
+
+    /// The most bytes of frames being assembled that one connection's streams may buffer
+    /// (default [64 MiB](Self::DEFAULT_MAX_CONNECTION_BUFFER)); see
+    /// [Memory budget](Self#memory-budget).
+    #[must_use]
+    pub fn max_connection_buffer(mut self, bytes: usize) -> Self {
+        self.max_connection_buffer = bytes;
+        self
+    }
+
+    /// The most bytes of frames being assembled that the streams of all the connections
+    /// handshaken with this builder may buffer together (default
+    /// [512 MiB](Self::DEFAULT_MAX_SERVER_BUFFER)); see [Memory budget](Self#memory-budget).
+    ///
+    /// The budget is shared by this builder and the clones made of it after this call (a
+    /// [`Mirror`](crate::mirror::Mirror) clones its builder for each connection), and starts
+    /// empty: set it before handshaking.
+    #[must_use]
+    pub fn max_server_buffer(mut self, bytes: usize) -> Self {
+        self.server_budget = Pool::new(bytes);
+        self
+    }
+
+    /// The bytes of frames being assembled that the streams of this builder's connections hold
+    /// now, charged against [`max_server_buffer`](Self::max_server_buffer) (which it may exceed
+    /// by one frame: see [Memory budget](Self#memory-budget)).
+    pub fn buffered_bytes(&self) -> usize {
+        self.server_budget.used()
     }
 
     /// The largest DATA frame the client may send (default 16 KiB).
@@ -180,11 +282,12 @@ impl ServerBuilder {
     {
         let id = next_connection_id();
         let span = tracing::debug_span!("h2_connection", id, side = "server");
+        let connection_window = self.connection_window();
         let handshake = h2::server::Builder::new()
             .initial_window_size(self.settings.stream_window)
-            .initial_connection_window_size(self.settings.connection_window)
+            .initial_connection_window_size(connection_window)
             .max_frame_size(self.settings.max_frame_size)
-            .data_frame_budget(crate::data_frame_budget(self.settings.connection_window))
+            .data_frame_budget(crate::data_frame_budget(connection_window))
             .max_concurrent_streams(self.max_concurrent_streams)
             .handshake::<T, Bytes>(io)
             .instrument(span.clone());
@@ -205,7 +308,15 @@ impl ServerBuilder {
         // The queue is bounded by the concurrent-stream limit: each entry is an open stream.
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive(connection, tx, span.clone(), self.timeouts).instrument(span.clone()));
-        Ok(ServerConnection { incoming: rx, span })
+        let budgets = Budgets {
+            connection: Pool::new(self.max_connection_buffer),
+            server: self.server_budget.clone(),
+        };
+        Ok(ServerConnection {
+            incoming: rx,
+            span,
+            budgets,
+        })
     }
 }
 
@@ -253,6 +364,7 @@ async fn drive<T>(
                     respond,
                     span: stream_span,
                     stream_id,
+                    budgets: None,
                 };
                 // When the handle is gone the stream is dropped, and h2 refuses it.
                 let _ = tx.send(Ok(incoming));
@@ -481,6 +593,8 @@ impl Keepalive {
 pub struct ServerConnection {
     incoming: mpsc::UnboundedReceiver<Result<Incoming, Error>>,
     span: tracing::Span,
+    /// The budgets of buffered frame bytes its streams charge.
+    budgets: Budgets,
 }
 
 impl ServerConnection {
@@ -500,12 +614,19 @@ impl ServerConnection {
     /// The next stream the client opened; `None` once the connection is closed. A connection
     /// that failed yields its error once, then `None`.
     pub async fn accept(&mut self) -> Option<Result<Incoming, Error>> {
-        self.incoming.recv().await
+        poll_fn(|cx| self.poll_accept(cx)).await
     }
 
     /// As [`accept`](Self::accept), as a poll function.
     pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, Error>>> {
-        self.incoming.poll_recv(cx)
+        self.incoming.poll_recv(cx).map(|next| {
+            next.map(|incoming| {
+                incoming.map(|mut incoming| {
+                    incoming.budgets = Some(self.budgets.clone());
+                    incoming
+                })
+            })
+        })
     }
 }
 
@@ -527,6 +648,8 @@ pub struct Incoming {
     respond: SendResponse<Bytes>,
     span: tracing::Span,
     stream_id: u32,
+    /// The connection's budgets, given by [`ServerConnection::accept`].
+    budgets: Option<Budgets>,
 }
 
 impl Incoming {
@@ -593,7 +716,7 @@ impl Incoming {
         let shared = Shared::new(session, send_stream, self.span, self.stream_id);
         Ok((
             Sender::new(shared.clone()),
-            Receiver::server(shared, self.body),
+            Receiver::server(shared, self.body, self.budgets.map(Holding::new)),
         ))
     }
 
