@@ -320,7 +320,7 @@ impl Shared {
 /// otherwise (an exception or an error sent, a failure, an abort), does nothing. Dropping it
 /// earlier aborts the stream like [`abort`](Self::abort): `RST_STREAM(CANCEL)`, and the
 /// [`Receiver`] ends with [`SessionEvent::Closed`] (unless it already had its last event). A
-/// stream is never half-closed without its end frame.
+/// signed stream is never half-closed without its end frame.
 pub struct Sender {
     shared: Arc<Shared>,
 }
