@@ -10,6 +10,7 @@ mod decode;
 mod demo;
 mod encode;
 mod json;
+mod log;
 mod send;
 mod serve;
 mod sign;
@@ -159,8 +160,22 @@ enum Command {
     /// stream's SigV4 chain is verified from the seed in its Authorization header; without, signed
     /// envelopes are unwrapped unchecked and unsigned frames accepted. A bad frame or signature is
     /// answered with one `error` message (:error-code = its kind, :error-message = the detail),
-    /// then the response ends. Another content type is answered 415, another method 405. One line
-    /// per finished stream goes to standard error.
+    /// then the response ends. Another content type is answered 415, another method 405 (after
+    /// reading up to 256 KiB of the request body, so that the client sees the status). One line
+    /// per finished stream goes to standard error, through a writer thread: when standard error
+    /// is not read, lines are dropped and counted rather than the server stalled.
+    ///
+    /// Connections that do not complete the HTTP/2 handshake (--handshake-timeout), that have no
+    /// open stream for a while (--idle-timeout: GOAWAY, then close) or whose client stops
+    /// answering keepalive PINGs (--keepalive, --keepalive-timeout) are closed. A stream that is
+    /// merely quiet stays open as long as its client answers the PINGs. Running out of file
+    /// descriptors is logged, and connections are accepted again as soon as some are free.
+    ///
+    /// Frames still arriving are held within --max-connection-buffer and --max-server-buffer;
+    /// a stream past them waits (its client gets no more HTTP/2 window) until others' frames
+    /// are echoed or their streams end. Each stream's window is 256 KiB, and each connection's
+    /// has room for all 128 streams a client may open plus one, so that streams whose client
+    /// does not read the echoes cannot stop one that does.
     Serve(serve::ServeArgs),
     /// Open an event stream to URL, send JSON Lines events, print what comes back.
     ///

@@ -26,7 +26,7 @@ use bytes::BytesMut;
 use eventstream::frame::FrameDecoder;
 use eventstream::session::{Role, SessionEvent};
 use eventstream_tests::proxy::{Dir, Plan, Proxy};
-use eventstream_tokio::{Client, Reason, ServerConnection};
+use eventstream_tokio::{Client, ClientBuilder, Reason, ServerBuilder, ServerConnection};
 use faults_common::{check_prefixes, event, frame_len, seq_of, session, End, BLOCKED_FOR, SETTLE};
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +36,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_common::{request, within_hang_timeout};
 
-/// The HTTP/2 initial stream window: each side's send window on the stream.
+/// The stream window both sides are given here (HTTP/2's initial window, smaller than the
+/// adapter's default, so that a stall blocks the sender soon): each side's send window on the
+/// stream.
 const WINDOW: u64 = 65_535;
 
 /// What the test does once the proxy's stall has blocked the client's sender.
@@ -137,7 +139,8 @@ async fn adapter_server(
     log: Arc<Mutex<Vec<usize>>>,
 ) -> End {
     let (tcp, _) = listener.accept().await.expect("accepts");
-    let mut connection = match ServerConnection::handshake(tcp).await {
+    let server = ServerBuilder::new().initial_stream_window_size(WINDOW as u32);
+    let mut connection = match server.handshake(tcp).await {
         Ok(c) => Some(c),
         Err(e) => return End::Error(e.kind().into()),
     };
@@ -367,7 +370,11 @@ async fn scenario(s: &Scenario) -> Outcome {
         }
     };
 
-    let client = Client::connect(proxy.addr()).await.expect("connects");
+    let client = ClientBuilder::new()
+        .initial_stream_window_size(WINDOW as u32)
+        .connect(proxy.addr())
+        .await
+        .expect("connects");
     let (mut tx, mut rx) = client
         .open(request(proxy.addr(), None), session(Role::Client, s.signed))
         .await

@@ -9,7 +9,7 @@ mod tokio_common;
 
 use bytes::Bytes;
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
-use eventstream_tokio::{Client, Error, Reason, Receiver, ServerConnection};
+use eventstream_tokio::{Client, ClientBuilder, Error, Reason, Receiver, ServerConnection};
 use futures_core::Stream;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -22,7 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_common::*;
 
-/// The HTTP/2 initial stream window: the client's receive window in these tests.
+/// The HTTP/2 initial stream window: the client's receive window in these tests (given to it
+/// explicitly where the adapter's client is the receiver: its default is larger).
 const WINDOW: u64 = 65_535;
 
 /// A loopback listener and its address.
@@ -81,7 +82,11 @@ async fn a_slow_consumer_holds_the_server_back_by_one_window() {
             sender.finish().await.expect("finishes");
         });
 
-        let client = Client::connect(addr).await.expect("connects");
+        let client = ClientBuilder::new()
+            .initial_stream_window_size(WINDOW as u32)
+            .connect(addr)
+            .await
+            .expect("connects");
         let (_sender, mut receiver) = client
             .open(request(addr, None), client_session(Mode::HttpBinding))
             .await
@@ -421,6 +426,7 @@ async fn a_500_reaches_both_halves_with_its_body() {
                     http::StatusCode::INTERNAL_SERVER_ERROR,
                     "the service is down",
                 )
+                .await
                 .expect("rejects");
             // Keep the connection until the client is done.
             assert!(connection.accept().await.is_none());
@@ -431,8 +437,9 @@ async fn a_500_reaches_both_halves_with_its_body() {
             .open(request(addr, None), client_session(Mode::Rpc))
             .await
             .expect("opens");
-        // The answer may arrive first (the server does not wait for the body): then the send
-        // fails with the reset that follows the complete response, or with the status.
+        // The answer may arrive first (the server waits for the rest of the body only for a
+        // moment, and this client never ends it): then the send fails with the reset that
+        // follows the complete response, or with the status.
         match sender
             .send_initial_request(EventBuilder::initial_request().build())
             .await

@@ -2,7 +2,10 @@
 
 use crate::error::Error;
 use crate::stream::{Receiver, Sender, Shared};
-use crate::{next_connection_id, Settings, EVENT_STREAM_CONTENT_TYPE};
+use crate::{
+    next_connection_id, Settings, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_STREAM_WINDOW,
+    EVENT_STREAM_CONTENT_TYPE,
+};
 use bytes::Bytes;
 use eventstream::session::{Role, Session};
 use http::header::CONTENT_TYPE;
@@ -13,6 +16,19 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 use tracing::Instrument as _;
 
 /// Sets up client connections: flow-control windows and frame size.
+///
+/// # Windows
+///
+/// Each stream's receive window defaults to [256 KiB](Self::DEFAULT_STREAM_WINDOW): what the
+/// server may send on a stream ahead of the application, so larger windows carry more per round
+/// trip and cost that much memory per stream that is not read. The connection's window defaults
+/// to 129 stream windows (32.25 MiB): the server's usual limit of 128 concurrent streams may
+/// each hold a whole window unread and one window is still free, so streams whose application
+/// does not read cannot stop one that does. Opening more streams than that on one connection,
+/// or setting a smaller connection window, gives that guarantee up. As at the server, a
+/// connection whose server leaves more than about 65,536 DATA frames of under 256 bytes unread
+/// by the application is closed with `GOAWAY(ENHANCE_YOUR_CALM)`: h2 keeps some 560 bytes of
+/// bookkeeping for each.
 ///
 /// ```no_run
 /// # async fn doc() -> Result<(), eventstream_tokio::Error> {
@@ -32,24 +48,30 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The default settings: HTTP/2's initial stream window (65,535 bytes), a 1 MiB
-    /// connection window, 16 KiB frames.
+    /// The default receive window of each stream: 256 KiB (see [Windows](Self#windows)).
+    pub const DEFAULT_STREAM_WINDOW: u32 = DEFAULT_STREAM_WINDOW;
+
+    /// The default settings: 256 KiB stream windows, a connection window of 129 of them
+    /// (see [Windows](Self#windows)), 16 KiB frames.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The receive window of each stream: how many bytes the server may send on a stream that
-    /// the application has not consumed (default 65,535, HTTP/2's initial window).
+    /// the application has not consumed (default [256 KiB](Self::DEFAULT_STREAM_WINDOW)). Unless
+    /// it is set too, the connection window follows: 129 times this.
     #[must_use]
     pub fn initial_stream_window_size(mut self, size: u32) -> Self {
         self.settings.stream_window = size;
         self
     }
 
-    /// The receive window of the whole connection (default 1 MiB).
+    /// The receive window of the whole connection (default: 129 stream windows, for 128
+    /// concurrent streams plus one; see [Windows](Self#windows)). A window smaller than that
+    /// lets streams that are not read stop the others.
     #[must_use]
     pub fn initial_connection_window_size(mut self, size: u32) -> Self {
-        self.settings.connection_window = size;
+        self.settings.connection_window = Some(size);
         self
     }
 
@@ -75,11 +97,14 @@ impl ClientBuilder {
     {
         let id = next_connection_id();
         let span = tracing::debug_span!("h2_connection", id, side = "client");
+        let connection_window = self
+            .settings
+            .connection_window_for(DEFAULT_MAX_CONCURRENT_STREAMS);
         let (send_request, connection) = h2::client::Builder::new()
             .initial_window_size(self.settings.stream_window)
-            .initial_connection_window_size(self.settings.connection_window)
+            .initial_connection_window_size(connection_window)
             .max_frame_size(self.settings.max_frame_size)
-            .data_frame_budget(crate::data_frame_budget(self.settings.connection_window))
+            .data_frame_budget(crate::data_frame_budget(connection_window))
             .handshake::<T, Bytes>(io)
             .instrument(span.clone())
             .await

@@ -58,6 +58,13 @@ pub enum Error {
     /// The configuration cannot work: for example a server session given to a client stream.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// A deadline of the server passed: the client did not complete the HTTP/2 handshake within
+    /// [`ServerBuilder::handshake_timeout`](crate::ServerBuilder::handshake_timeout), or did not
+    /// answer a keepalive `PING` within
+    /// [`ServerBuilder::keepalive_timeout`](crate::ServerBuilder::keepalive_timeout). It says
+    /// which.
+    #[error("timed out: {0}")]
+    TimedOut(&'static str),
     /// Connecting failed.
     #[error("could not connect: {0}")]
     Connect(#[source] Arc<io::Error>),
@@ -74,7 +81,8 @@ pub enum Error {
 impl Error {
     /// A stable `snake_case` name for the error: `reset`, `go_away`, `connection_lost`, `h2`,
     /// `status`, the session error's own kind (for example `signature_mismatch`), the refused
-    /// command's kind (for example `finished`), `config`, `connect`, `clock` or `body`.
+    /// command's kind (for example `finished`), `config`, `timed_out`, `connect`, `clock` or
+    /// `body`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Reset { .. } => "reset",
@@ -85,6 +93,7 @@ impl Error {
             Error::Session(e) => e.kind(),
             Error::Send(e) => e.kind(),
             Error::Config(_) => "config",
+            Error::TimedOut(_) => "timed_out",
             Error::Connect(_) => "connect",
             Error::Clock(_) => "clock",
             Error::Body(_) => "body",

@@ -24,7 +24,11 @@
 //!   [`Incoming::accept`] with a server session gives the same two halves.
 //! - [`Sender`] commands wait for HTTP/2 send capacity (backpressure); the [`Receiver`] releases
 //!   receive capacity only as the application takes messages (a slow consumer holds the peer
-//!   back by one window).
+//!   back by one window). The default windows (256 KiB per stream, a connection window with
+//!   room for every concurrent stream's plus one) keep streams that are not read from stopping
+//!   one that is, and a server holds the frames it is assembling within memory budgets (see
+//!   [`ServerBuilder`]'s [Windows](ServerBuilder#windows) and
+//!   [Memory budget](ServerBuilder#memory-budget)).
 //! - A failure (a reset, `GOAWAY`, a lost connection, a non-200 response, a session failure,
 //!   which resets the stream) reaches both halves: the receiver yields it once as its last item,
 //!   the sender's commands return it. No send waits forever on a dead connection, and no task
@@ -86,6 +90,7 @@
 #![deny(missing_docs)]
 
 mod body;
+mod budget;
 mod client;
 mod error;
 pub mod mirror;
@@ -95,7 +100,9 @@ mod stream;
 pub use body::BodyEvents;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
-pub use server::{Incoming, ServerBuilder, ServerConnection};
+pub use server::{
+    Incoming, ServerBuilder, ServerConnection, REJECT_DRAIN_LIMIT, REJECT_DRAIN_TIME,
+};
 pub use stream::{Receiver, Sender, MAX_ERROR_BODY_LEN};
 
 pub use h2::Reason;
@@ -105,13 +112,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The media type of an event stream, sent as the `content-type` of the request and the response.
 pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
+/// The default receive window of each stream, at both ends: 256 KiB.
+///
+/// A stream's window is what the peer may send ahead of the application: larger windows carry
+/// more per round trip (hyper uses 2 MiB), and cost that much memory per stream whose
+/// application does not read. 256 KiB fills a 20 Gbit/s link at 0.1 ms of round trip (loopback,
+/// one data centre) and about 20 Mbit/s at 100 ms, while 128 stalled streams hold 32 MiB.
+const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
+
+/// The default limit on concurrent streams per connection (the server's setting; the client
+/// sizes its connection window for as many).
+const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
+
+/// HTTP/2's largest flow-control window, 2^31 - 1.
+const MAX_WINDOW: u32 = (1 << 31) - 1;
+
 /// The HTTP/2 settings both sides configure.
 #[derive(Clone, Copy, Debug)]
 struct Settings {
     /// Each stream's receive window.
     stream_window: u32,
-    /// The connection's receive window.
-    connection_window: u32,
+    /// The connection's receive window as configured; `None` sizes it for the streams (see
+    /// [`Settings::connection_window_for`]).
+    connection_window: Option<u32>,
     /// The largest DATA frame the peer may send.
     max_frame_size: u32,
 }
@@ -119,23 +142,61 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            stream_window: 65_535,
-            connection_window: 1024 * 1024,
+            stream_window: DEFAULT_STREAM_WINDOW,
+            connection_window: None,
             max_frame_size: 16 * 1024,
         }
     }
 }
 
-/// The h2 budget for buffered small DATA frames, sized for what the connection window admits.
+impl Settings {
+    /// The smallest connection window with which `streams` concurrent streams cannot starve
+    /// another: each may hold a whole stream window unread, and one more window stays free for
+    /// a stream that reads, `(streams + 1) × stream window` (at most HTTP/2's largest window).
+    ///
+    /// With a smaller connection window, streams whose applications do not read take all of it
+    /// and every other stream on the connection stops: 17 such streams at the old defaults
+    /// (65,535-byte stream windows in a 1 MiB connection window) stopped a well-behaved stream.
+    fn fair_connection_window(&self, streams: u32) -> u32 {
+        let fair = (u64::from(streams) + 1) * u64::from(self.stream_window);
+        u32::try_from(fair).unwrap_or(MAX_WINDOW).min(MAX_WINDOW)
+    }
+
+    /// The connection window for at most `streams` concurrent streams: the configured one, or
+    /// the [fair](Self::fair_connection_window) one.
+    fn connection_window_for(&self, streams: u32) -> u32 {
+        self.connection_window
+            .unwrap_or_else(|| self.fair_connection_window(streams))
+    }
+}
+
+/// The most small DATA frames (under 256 payload bytes) a connection leaves buffered in h2
+/// before h2 closes it: 65,536, as many 16-byte frames as a 1 MiB window holds.
+const MAX_BUFFERED_SMALL_DATA_FRAMES: usize = 65_536;
+
+/// The h2 budget for buffered small DATA frames: what the connection window admits, up to
+/// [`MAX_BUFFERED_SMALL_DATA_FRAMES`].
 ///
 /// h2 charges every buffered DATA frame of fewer than 256 payload bytes `256 - len` against a
-/// connection-wide budget (half the window by default) and closes the connection when it runs
-/// out. Events go out one per DATA frame, and the receiver deliberately leaves them in h2 until
-/// the application takes them (that is the backpressure), so small events on several streams
-/// would exhaust the default. The smallest frame carries 16 bytes, so the window holds at most
-/// `window / 16` of them: budgeting 240 for each keeps the peer bounded by flow control alone.
+/// connection-wide budget (half the window by default) and closes the connection with
+/// `GOAWAY(ENHANCE_YOUR_CALM)` when it runs out. Events go out one per DATA frame, and the
+/// receiver deliberately leaves them in h2 until the application takes them (that is the
+/// backpressure), so small events on several streams would exhaust the default. The smallest
+/// frame carries 16 bytes, so the window holds at most `window / 16` of them: budgeting 240 for
+/// each keeps the peer bounded by flow control alone, up to a 1 MiB window.
+///
+/// Past that the budget stops growing with the window, because every buffered DATA frame costs
+/// h2 far more than its payload: about 560 bytes for a 16-byte frame (h2 0.4.20, measured: 2
+/// million of them, 128 streams × 256 KiB, took 1.1 GiB). Scaled to the default 32.25 MiB
+/// connection window, the budget would let one connection of tiny frames take a gigabyte;
+/// capped, h2 closes a connection that leaves about 65,536 small frames unread (some 35 MiB of
+/// bookkeeping; h2 lets each frame of 256 bytes or more make room for a few more small ones, so
+/// a mix can reach a few times the window, no more). Events of 256 bytes or more never count,
+/// and smaller ones only when tens of thousands wait unread on streams whose applications do
+/// not read (65,536 frames of 100 bytes are 6.25 MiB).
 fn data_frame_budget(connection_window: u32) -> usize {
     (connection_window as usize / 16)
+        .min(MAX_BUFFERED_SMALL_DATA_FRAMES)
         .saturating_mul(240)
         .max(25_600)
 }

@@ -43,6 +43,7 @@ use eventstream::sign::{
 };
 use http::{Method, StatusCode};
 use std::sync::Arc;
+use std::time::Duration;
 use std::{fmt, io};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -146,7 +147,10 @@ impl Mirror {
         self
     }
 
-    /// The HTTP/2 settings of the connections it accepts.
+    /// The HTTP/2 settings of the connections it accepts, and their memory budgets (see
+    /// [`ServerBuilder`]): every connection [`serve`](Self::serve) accepts shares `server`'s
+    /// [`max_server_buffer`](ServerBuilder::max_server_buffer) budget, and a clone of `server`
+    /// kept by the caller reads it with [`buffered_bytes`](ServerBuilder::buffered_bytes).
     #[must_use]
     pub fn with_server(mut self, server: ServerBuilder) -> Mirror {
         self.server = server;
@@ -156,33 +160,64 @@ impl Mirror {
     /// Serves every connection `listener` accepts, each in its own task, its streams
     /// concurrently, until the process ends.
     ///
+    /// A failed `accept` does not end it. A connection that failed before it was accepted
+    /// (aborted, reset, a network error) is skipped. When the process or the system is out of
+    /// a resource (file descriptors: `EMFILE`, `ENFILE`; memory: `ENOBUFS`, `ENOMEM`), the
+    /// failure is logged (a `warn` event, once per spell) and `accept` is retried every
+    /// [`ACCEPT_BACKOFF`] (100 ms): the connections already open are served meanwhile, and
+    /// new ones are accepted as soon as descriptors free up.
+    ///
     /// # Errors
     ///
-    /// A failure of `listener` other than a connection aborted or reset before it was accepted.
+    /// Only a failure of the listener itself: it is not a listening socket any more (`EBADF`,
+    /// `ENOTSOCK`, `EINVAL`).
     pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
         let mirror = Arc::new(self);
+        // The failed attempts of the current spell out of resources.
+        let mut failures = 0u64;
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
+                Err(e) => match AcceptFailure::of(&e) {
+                    AcceptFailure::Connection => {
+                        tracing::debug!(error = %e, "a connection failed before it was accepted");
+                        continue;
+                    }
+                    AcceptFailure::Resources => {
+                        if failures == 0 {
+                            tracing::warn!(
+                                "cannot accept connections: {e}; retrying every {:?} meanwhile",
+                                ACCEPT_BACKOFF
+                            );
+                        } else {
+                            tracing::debug!(error = %e, failures, "accept failed again");
+                        }
+                        failures += 1;
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                    AcceptFailure::Listener => {
+                        tracing::error!("the listener failed: {e}");
+                        return Err(e);
+                    }
+                },
             };
+            if failures > 0 {
+                tracing::info!("accepting connections again, after {failures} failed attempts");
+                failures = 0;
+            }
             // Events are small and latency matters more than packet count.
             let _ = tcp.set_nodelay(true);
             let mirror = mirror.clone();
             tokio::spawn(
                 async move {
-                    if let Err(e) = mirror.serve_connection(tcp).await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    match mirror.serve_connection(tcp).await {
+                        Ok(()) => {}
+                        // A silent client, a dead peer: worth a line in the server's log.
+                        Err(e @ Error::TimedOut(_)) => {
+                            tracing::info!("connection from {peer} closed: {e}");
+                        }
+                        Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
                     }
                 }
                 .instrument(tracing::debug_span!("mirror_connection", %peer)),
@@ -223,20 +258,24 @@ impl Mirror {
             signed: self.signing.is_some(),
             outcome: MirrorOutcome::Finished,
         };
-        if incoming.request().method != Method::POST {
-            let _ = incoming.reject(
+        let refusal = if incoming.request().method != Method::POST {
+            Some((
                 StatusCode::METHOD_NOT_ALLOWED,
                 "an event stream is opened with POST\n",
-            );
-            report.outcome = MirrorOutcome::Rejected(StatusCode::METHOD_NOT_ALLOWED);
-            return report;
-        }
-        if !incoming.is_event_stream() {
-            let _ = incoming.reject(
+            ))
+        } else if !incoming.is_event_stream() {
+            Some((
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "the content type must be application/vnd.amazon.eventstream\n",
-            );
-            report.outcome = MirrorOutcome::Rejected(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            ))
+        } else {
+            None
+        };
+        if let Some((status, text)) = refusal {
+            report.outcome = match incoming.reject(status, text).await {
+                Ok(()) => MirrorOutcome::Rejected(status),
+                Err(e) => MirrorOutcome::Failed(e),
+            };
             return report;
         }
         let config = SessionConfig::new(Role::Server, Mode::Rpc)
@@ -276,6 +315,63 @@ impl Mirror {
         };
         report.outcome = echo(&mut sender, receiver, &mut report.echoed).await;
         report
+    }
+}
+
+/// How long [`Mirror::serve`] waits before it calls `accept` again after the process or the
+/// system ran out of a resource (file descriptors, memory).
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What a failed `accept` means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AcceptFailure {
+    /// One connection failed before it was accepted: go on with the next.
+    Connection,
+    /// Out of file descriptors or memory, or a failure not known to be permanent: wait, then
+    /// try again.
+    Resources,
+    /// The listener itself is unusable.
+    Listener,
+}
+
+impl AcceptFailure {
+    fn of(e: &io::Error) -> AcceptFailure {
+        use io::ErrorKind as K;
+        match e.kind() {
+            // accept(2): the pending connection's own errors (including what a firewall refused),
+            // which Linux passes on, are to be treated like EAGAIN.
+            K::ConnectionAborted
+            | K::ConnectionReset
+            | K::ConnectionRefused
+            | K::Interrupted
+            | K::WouldBlock
+            | K::TimedOut
+            | K::NetworkDown
+            | K::NetworkUnreachable
+            | K::HostUnreachable
+            | K::PermissionDenied => AcceptFailure::Connection,
+            // EINVAL: the socket is not listening.
+            K::InvalidInput => AcceptFailure::Listener,
+            _ => Self::of_errno(e.raw_os_error()),
+        }
+    }
+
+    #[cfg(unix)]
+    fn of_errno(errno: Option<i32>) -> AcceptFailure {
+        match errno {
+            Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT) => AcceptFailure::Listener,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Some(libc::EPROTO | libc::ENOPROTOOPT | libc::EHOSTDOWN | libc::ENONET) => {
+                AcceptFailure::Connection
+            }
+            // EMFILE, ENFILE, ENOBUFS, ENOMEM and anything unknown.
+            _ => AcceptFailure::Resources,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of_errno(_errno: Option<i32>) -> AcceptFailure {
+        AcceptFailure::Resources
     }
 }
 
@@ -363,4 +459,37 @@ fn as_initial_response(message: Message) -> Message {
         header.set_value(HeaderValue::from_static(INITIAL_RESPONSE));
     }
     Message::from_parts(headers, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AcceptFailure;
+    use std::io;
+
+    /// Out of descriptors or memory: wait and retry; a connection's own failure: go on at once;
+    /// a socket that is not listening: give up.
+    #[test]
+    fn accept_failures_are_classified() {
+        let kind = |k: io::ErrorKind| AcceptFailure::of(&io::Error::from(k));
+        assert_eq!(
+            kind(io::ErrorKind::ConnectionAborted),
+            AcceptFailure::Connection
+        );
+        assert_eq!(kind(io::ErrorKind::Interrupted), AcceptFailure::Connection);
+        assert_eq!(kind(io::ErrorKind::InvalidInput), AcceptFailure::Listener);
+        assert_eq!(kind(io::ErrorKind::Other), AcceptFailure::Resources);
+        #[cfg(unix)]
+        {
+            let errno = |n: i32| AcceptFailure::of(&io::Error::from_raw_os_error(n));
+            for resource in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+                assert_eq!(errno(resource), AcceptFailure::Resources, "{resource}");
+            }
+            for connection in [libc::ECONNABORTED, libc::EPERM, libc::EINTR] {
+                assert_eq!(errno(connection), AcceptFailure::Connection, "{connection}");
+            }
+            for listener in [libc::EBADF, libc::ENOTSOCK, libc::EINVAL] {
+                assert_eq!(errno(listener), AcceptFailure::Listener, "{listener}");
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! command, a poll of h2), never across an `.await`. Each half registers its waker there too, so
 //! that what one half does (an abort, a failure, a reset) wakes the other.
 
+use crate::budget::{whole_frames_len, Holding};
 use crate::error::Error;
 use bytes::{Buf, Bytes, BytesMut};
 use eventstream::frame::Message;
@@ -12,6 +13,7 @@ use eventstream::session::{SendError, Session, SessionEvent, Transmit};
 use eventstream::sign::SigningTime;
 use futures_core::Stream;
 use h2::{Reason, RecvStream, SendStream};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -318,7 +320,7 @@ impl Shared {
 /// otherwise (an exception or an error sent, a failure, an abort), does nothing. Dropping it
 /// earlier aborts the stream like [`abort`](Self::abort): `RST_STREAM(CANCEL)`, and the
 /// [`Receiver`] ends with [`SessionEvent::Closed`] (unless it already had its last event). A
-/// stream is never half-closed without its end frame.
+/// signed stream is never half-closed without its end frame.
 pub struct Sender {
     shared: Arc<Shared>,
 }
@@ -513,6 +515,14 @@ enum Head {
 /// from this stream (plus, at most, one frame's worth of a frame being assembled), so a slow
 /// consumer holds the peer back by the stream's window instead of growing memory.
 ///
+/// At a server, the frames being assembled are also charged to the connection's and the
+/// server's budgets of buffered frame bytes
+/// ([`ServerBuilder::max_connection_buffer`](crate::ServerBuilder::max_connection_buffer),
+/// [`max_server_buffer`](crate::ServerBuilder::max_server_buffer)). Past them the stream stops
+/// receiving (it feeds the session nothing more and releases no capacity, so the peer is held
+/// back by the stream's window) until other streams' frames are delivered or their streams end;
+/// a reset, an abort or a lost connection still ends it at once.
+///
 /// # Dropping
 ///
 /// Dropping the receiver after its last item does nothing. Dropping it earlier while our side is
@@ -529,37 +539,53 @@ pub struct Receiver {
     recv: Option<RecvStream>,
     /// Bytes taken from h2 that the session has not consumed yet.
     pending: Bytes,
+    /// Chunks taken from h2 while the stream waited for the budget (so that h2 still reports a
+    /// reset or a lost connection), fed after `pending`; their capacity is not released.
+    backlog: VecDeque<Bytes>,
     /// Bytes the session consumed whose capacity was not released yet.
     consumed: usize,
     eof: bool,
     done: bool,
     received: u64,
     released: u64,
+    /// A server stream's share of the buffered-frame budgets.
+    budget: Option<Holding>,
 }
 
 impl Receiver {
     /// A client's receiver: the response head comes first.
     pub(crate) fn client(shared: Arc<Shared>, response: h2::client::ResponseFuture) -> Receiver {
-        Receiver::new(shared, Head::Waiting(response), None)
+        Receiver::new(shared, Head::Waiting(response), None, None)
     }
 
-    /// A server's receiver: the request body.
-    pub(crate) fn server(shared: Arc<Shared>, body: RecvStream) -> Receiver {
-        Receiver::new(shared, Head::Ready, Some(body))
+    /// A server's receiver: the request body, within the server's budgets when it has them.
+    pub(crate) fn server(
+        shared: Arc<Shared>,
+        body: RecvStream,
+        budget: Option<Holding>,
+    ) -> Receiver {
+        Receiver::new(shared, Head::Ready, Some(body), budget)
     }
 
-    fn new(shared: Arc<Shared>, head_state: Head, recv: Option<RecvStream>) -> Receiver {
+    fn new(
+        shared: Arc<Shared>,
+        head_state: Head,
+        recv: Option<RecvStream>,
+        budget: Option<Holding>,
+    ) -> Receiver {
         Receiver {
             shared,
             head_state,
             head: None,
             recv,
             pending: Bytes::new(),
+            backlog: VecDeque::new(),
             consumed: 0,
             eof: false,
             done: false,
             received: 0,
             released: 0,
+            budget,
         }
     }
 
@@ -624,14 +650,67 @@ impl Receiver {
         self.consumed = 0;
     }
 
-    /// This half is over: release what is owed and let go of the h2 stream.
-    fn close(&mut self) {
+    /// Drops the bytes not fed to the session, as consumed.
+    fn discard_input(&mut self) {
         self.consumed += self.pending.len();
         self.pending = Bytes::new();
+        self.consumed += self.backlog.drain(..).map(|b| b.len()).sum::<usize>();
+    }
+
+    /// This half is over: release what is owed, give the budget back and let go of the h2
+    /// stream.
+    fn close(&mut self) {
+        self.discard_input();
         self.release();
         self.recv = None;
+        self.budget = None;
         self.done = true;
         self.shared.lock().receiver_waker = None;
+    }
+
+    /// How many bytes of `pending` may be fed to `session` now, within the budget; at least one
+    /// when ready. Pending when the budget is full (the budget wakes `cx`).
+    fn admit(&mut self, session: &Session, cx: &mut Context<'_>) -> Poll<usize> {
+        let Some(budget) = self.budget.as_mut() else {
+            return Poll::Ready(self.pending.len());
+        };
+        if session.buffered_input_len() > 0 {
+            // In the middle of a frame: at most all of it may be buffered.
+            return budget.poll_charge(self.pending.len(), cx);
+        }
+        // At a frame boundary: whole frames are handed on without being buffered; only the
+        // start of a frame cut short needs the budget.
+        let whole = whole_frames_len(&self.pending);
+        let tail = self.pending.len() - whole;
+        if tail == 0 {
+            return Poll::Ready(whole);
+        }
+        match budget.poll_charge(tail, cx) {
+            Poll::Ready(n) => Poll::Ready(whole + n),
+            Poll::Pending if whole > 0 => Poll::Ready(whole),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// While the stream waits for the budget: takes what h2 has for it into `backlog` (within
+    /// the window: no capacity is released), so that h2 keeps this task's waker and reports a
+    /// reset or a lost connection. Ready only with such a failure.
+    fn poll_backlog(&mut self, cx: &mut Context<'_>) -> Poll<h2::Error> {
+        let Some(recv) = self.recv.as_mut() else {
+            return Poll::Pending;
+        };
+        loop {
+            match recv.poll_data(cx) {
+                Poll::Ready(Some(Ok(data))) => {
+                    self.received += data.len() as u64;
+                    tracing::trace!(bytes = data.len(), "received while waiting for the budget");
+                    self.backlog.push_back(data);
+                }
+                // The end of the body is found again once the backlog is fed.
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(e),
+            }
+        }
     }
 
     /// Waits for the response head (client) and reads a non-200 response's body.
@@ -736,15 +815,53 @@ impl Stream for Receiver {
                 return Poll::Ready(Some(item));
             }
             // Every message the session consumed bytes for has been delivered (a frame being
-            // assembled aside): give the window back for them.
+            // assembled aside): give the window back for them, and the budget for the frames
+            // the application has taken and come back from.
+            if let Some(budget) = this.budget.as_mut() {
+                budget.set(inner.session.buffered_input_len());
+            }
             this.release();
+            if this.pending.is_empty() {
+                if let Some(next) = this.backlog.pop_front() {
+                    this.pending = next;
+                }
+            }
             if !this.pending.is_empty() {
+                let admitted = match this.admit(&inner.session, cx) {
+                    Poll::Ready(n) => n,
+                    Poll::Pending => {
+                        // Over the budget: feed nothing, release nothing, until a credit wakes
+                        // this task; a failure of the stream or an abort wakes it too.
+                        if let Poll::Ready(e) = this.poll_backlog(cx) {
+                            // What was received and not fed is moot on a dead stream.
+                            let err = inner.record(Error::from_h2(e));
+                            drop(inner);
+                            this.close();
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                        inner.receiver_waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                };
                 if let Ok(t) = inner.clock.now() {
                     inner.session.set_now(t);
                 }
-                let n = inner.session.handle_bytes(&this.pending);
+                let before = inner.session.buffered_input_len();
+                let n = if admitted < this.pending.len() {
+                    inner.session.handle_bytes(&this.pending.slice(..admitted))
+                } else {
+                    inner.session.handle_bytes(&this.pending)
+                };
                 this.pending.advance(n);
                 this.consumed += n;
+                if let Some(budget) = this.budget.as_mut() {
+                    // Keep charged what the session buffers now and, when a buffered frame was
+                    // completed, the bytes of the messages it became until they are delivered;
+                    // whole frames taken at a boundary cost nothing. Give back the rest of the
+                    // grant.
+                    let after = inner.session.buffered_input_len();
+                    budget.set(if before == 0 { after } else { before + n });
+                }
                 inner.after_input();
                 if n > 0 || !stalled {
                     // With an empty event queue the session always consumes something; never
@@ -802,7 +919,7 @@ impl Drop for Receiver {
         }
         let span = self.shared.span.clone();
         let _enter = span.enter();
-        self.consumed += self.pending.len();
+        self.discard_input();
         self.release();
         let mut inner = self.shared.lock();
         if !inner.session.is_terminated() && inner.send_state == SendState::Open {
