@@ -185,7 +185,7 @@ pub fn drive_ours_chunked(
             on_message(msg);
         }
     }
-    decoder.finish().map_err(|e| e.to_string())
+    decoder.handle_end_of_input().map_err(|e| e.to_string())
 }
 
 /// Hands the whole of `stream` (whole frames) to a new [`ours::FrameDecoder`] as one `Bytes`
@@ -200,11 +200,11 @@ pub fn drive_ours_whole(
     mut on_message: impl FnMut(ours::Message),
 ) -> Result<(), String> {
     let mut decoder = ours::FrameDecoder::new();
-    decoder.handle_bytes(stream.clone());
+    decoder.handle_bytes(&stream.clone());
     while let Some(msg) = decoder.poll_message().map_err(|e| e.to_string())? {
         on_message(msg);
     }
-    decoder.finish().map_err(|e| e.to_string())
+    decoder.handle_end_of_input().map_err(|e| e.to_string())
 }
 
 /// Feeds `stream` to a new reference `MessageFrameDecoder` the way it is meant to be driven:
@@ -761,7 +761,7 @@ pub fn sign_ours(signer: &mut SigV4Signer, msg: &ours::Message, times: &[i64]) -
     let mut payload_bytes = 0;
     for &secs in times {
         let envelope = signer
-            .sign(msg, our_time(secs))
+            .sign(msg, &ours::Limits::DEFAULT, our_time(secs))
             .expect("our signer signs the benchmark message");
         payload_bytes += black_box(&envelope).payload().len();
     }
@@ -784,7 +784,7 @@ pub fn sign_ours_encode(
     for &secs in times {
         buf.clear();
         written += signer
-            .sign(msg, our_time(secs))
+            .sign(msg, &ours::Limits::DEFAULT, our_time(secs))
             .expect("our signer signs the benchmark message")
             .encode(buf)
             .expect("the envelope encodes");
@@ -881,7 +881,7 @@ pub fn check_signing(times: &[i64]) -> Result<usize, String> {
             .sign_to(&msg, our_time(secs), &ours::Limits::DEFAULT, &mut wire)
             .map_err(|e| format!("sign_to, event {i}: {e}"))?;
         let envelope = msg_signer
-            .sign(&msg, our_time(secs))
+            .sign(&msg, &ours::Limits::DEFAULT, our_time(secs))
             .map_err(|e| format!("sign, event {i}: {e}"))?;
         let mut encoded = BytesMut::new();
         envelope

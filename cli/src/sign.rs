@@ -187,7 +187,7 @@ mod tests {
         while let Some(msg) = decoder.poll_message().expect("valid frames") {
             out.push(msg);
         }
-        decoder.finish().expect("whole frames");
+        decoder.handle_end_of_input().expect("whole frames");
         out
     }
 
@@ -214,7 +214,7 @@ mod tests {
             .enumerate()
             .map(|(i, m)| {
                 let t = SigningTime::from_unix_seconds(348_474_601 + 7 * i as i64).expect("t");
-                signer.sign(m, t).expect("signs")
+                signer.sign(m, &Limits::DEFAULT, t).expect("signs")
             })
             .collect();
         let t_end = SigningTime::from_unix_seconds(348_474_601 + 21).expect("t");
@@ -231,7 +231,7 @@ mod tests {
                     .expect("verifies")
             })
             .collect();
-        verifier.finish().expect("ends");
+        verifier.handle_end_of_input().expect("ends");
         assert_eq!(inner.last(), Some(&Verified::End));
         assert_eq!(inner[0], Verified::Message(messages[0].clone()));
     }

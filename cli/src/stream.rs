@@ -47,7 +47,7 @@ pub(crate) fn for_each_message<W: Write>(
         }
         out.flush().map_err(CliError::Write)?;
     }
-    decoder.finish().map_err(decode_error)
+    decoder.handle_end_of_input().map_err(decode_error)
 }
 
 /// The error line of a decoder's error: a frame error is `error: <frame kind>: <detail>`, any

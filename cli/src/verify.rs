@@ -85,8 +85,8 @@ impl EventVerifier for NamesBadInner {
         verified
     }
 
-    fn finish(&mut self) -> Result<(), VerifyError> {
-        self.verifier.finish()
+    fn handle_end_of_input(&mut self) -> Result<(), VerifyError> {
+        self.verifier.handle_end_of_input()
     }
 }
 
@@ -140,7 +140,7 @@ mod tests {
             // `Message::encode` would apply the default limits to the envelope, whose payload
             // can be longer than they allow.
             signer
-                .sign(msg, t)
+                .sign(msg, &Limits::DEFAULT, t)
                 .expect("signs")
                 .encode_with_limits(&Limits::DEFAULT.enveloped(), &mut wire)
                 .expect("encodes");

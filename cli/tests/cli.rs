@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
-use eventstream::frame::{FrameDecoder, HeaderValue, Message};
+use eventstream::frame::{FrameDecoder, HeaderValue, Limits, Message};
 use eventstream::sign::{Credentials, SigV4Signer, SigningParams, SigningTime};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -550,7 +550,7 @@ fn messages(wire: &[u8]) -> Vec<Message> {
     while let Some(msg) = decoder.poll_message().expect("valid frames") {
         out.push(msg);
     }
-    decoder.finish().expect("whole frames");
+    decoder.handle_end_of_input().expect("whole frames");
     out
 }
 
@@ -659,7 +659,7 @@ fn signed_envelopes_carry_the_date_the_signature_and_the_message() {
         let at = |i: usize| SigningTime::from_unix_seconds(TIME + i as i64 * step).expect("t");
         let mut expected = BytesMut::new();
         for (i, msg) in messages(&sample_evs()).iter().enumerate() {
-            let envelope = signer.sign(msg, at(i)).expect("signs");
+            let envelope = signer.sign(msg, &Limits::DEFAULT, at(i)).expect("signs");
             envelope.encode(&mut expected).expect("encodes");
         }
         let end = signer.sign_end(at(count)).expect("signs the end");

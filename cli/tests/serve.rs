@@ -154,7 +154,7 @@ fn decode(wire: &[u8]) -> Vec<Message> {
     while let Some(m) = decoder.poll_message().expect("valid frames") {
         out.push(m);
     }
-    decoder.finish().expect("no partial frame");
+    decoder.handle_end_of_input().expect("no partial frame");
     out
 }
 

@@ -27,8 +27,8 @@ use eventstream::frame::{
     MAX_HEADER_NAME_LEN, MAX_HEADER_VALUE_LEN, PRELUDE_LEN,
 };
 use eventstream::session::{
-    error_message, EventBuilder, ExceptionBuilder, Mode, Role, SendError, Session, SessionConfig,
-    SessionError, SessionEvent, Transmit,
+    error_message, EventBuilder, ExceptionBuilder, Mode, ResetCause, Role, SendError, Session,
+    SessionConfig, SessionError, SessionEvent, Transmit,
 };
 use eventstream::sign::is_envelope;
 use eventstream::sign::{
@@ -366,7 +366,7 @@ impl<'a> DecodeRun<'a> {
         let (from, to) = (self.fed, self.fed + len);
         let needed = dec.bytes_needed();
         match shared {
-            Some(all) => dec.handle_bytes(all.slice(from..to)),
+            Some(all) => dec.handle_bytes(&all.slice(from..to)),
             None => dec.handle_input(&self.stream[from..to]),
         }
         self.fed = to;
@@ -498,7 +498,7 @@ impl<'a> DecodeRun<'a> {
             self.label
         );
         assert_eq!(
-            dec.finish(),
+            dec.handle_end_of_input(),
             Err(e.clone()),
             "{}: finish after the error",
             self.label
@@ -512,7 +512,7 @@ impl<'a> DecodeRun<'a> {
             self.label
         );
         dec.handle_input(&crate::encode(&Message::default()));
-        dec.handle_bytes(crate::encode(&Message::new(&b"x"[..])));
+        dec.handle_bytes(&crate::encode(&Message::new(&b"x"[..])));
         assert_eq!(
             dec.buffered_len(),
             0,
@@ -679,7 +679,7 @@ impl<'a> DecodeRun<'a> {
             self.drain(dec, false);
         }
         if self.error.is_none() {
-            match dec.finish() {
+            match dec.handle_end_of_input() {
                 Ok(()) => {
                     if !finish_first {
                         assert_eq!(
@@ -710,7 +710,12 @@ impl<'a> DecodeRun<'a> {
                 self.label
             );
             assert_eq!(dec.poll_message(), Ok(None));
-            assert_eq!(dec.finish(), Ok(()), "{}: finish() twice", self.label);
+            assert_eq!(
+                dec.handle_end_of_input(),
+                Ok(()),
+                "{}: finish() twice",
+                self.label
+            );
         }
     }
 }
@@ -1102,7 +1107,9 @@ fn foreign_envelope(input: &mut Input<'_>, setup: &Setup, secrets: &[&str], time
     if input.ratio(1, 4) {
         signer.sign_end(at).expect("a fresh signer signs the end")
     } else {
-        signer.sign(&msg, at).expect("a small message signs")
+        signer
+            .sign(&msg, &Limits::DEFAULT, at)
+            .expect("a small message signs")
     }
 }
 
@@ -1133,7 +1140,7 @@ fn read_in_pieces(
         if i % 2 == 0 {
             reader.handle_input(&stream[from..to]);
         } else {
-            reader.handle_bytes(shared.slice(from..to));
+            reader.handle_bytes(&shared.slice(from..to));
         }
         result = drain(&mut reader, &mut got);
         if result.is_err() {
@@ -1141,14 +1148,18 @@ fn read_in_pieces(
         }
     }
     let result = result
-        .and_then(|()| reader.finish())
+        .and_then(|()| reader.handle_end_of_input())
         .and_then(|()| drain(&mut reader, &mut got))
-        .and_then(|()| reader.finish());
+        .and_then(|()| reader.handle_end_of_input());
     match result {
         Ok(()) => (got, None),
         Err(e) => {
             assert_eq!(reader.poll_message(), Err(e.clone()), "the error sticks");
-            assert_eq!(reader.finish(), Err(e.clone()), "the error sticks");
+            assert_eq!(
+                reader.handle_end_of_input(),
+                Err(e.clone()),
+                "the error sticks"
+            );
             (got, Some(e))
         }
     }
@@ -1180,7 +1191,9 @@ pub fn verify(data: &[u8]) {
     let envelopes = sigv4::sign_chain(&mut signer, &msgs, &times, rotation.as_ref());
     assert!(signer.is_ended());
     assert!(
-        signer.sign(&Message::default(), sigv4::at(0)).is_err(),
+        signer
+            .sign(&Message::default(), &Limits::DEFAULT, sigv4::at(0))
+            .is_err(),
         "signed after the end"
     );
 
@@ -1294,7 +1307,11 @@ pub fn verify(data: &[u8]) {
                     Err(e.clone()),
                     "errors stick"
                 );
-                assert_eq!(verifier.finish(), Err(e.clone()), "errors stick");
+                assert_eq!(
+                    verifier.handle_end_of_input(),
+                    Err(e.clone()),
+                    "errors stick"
+                );
                 error = Some(e);
                 break;
             }
@@ -1302,7 +1319,7 @@ pub fn verify(data: &[u8]) {
     }
     let mut finish_error = None;
     if error.is_none() {
-        let fin = verifier.finish();
+        let fin = verifier.handle_end_of_input();
         assert_eq!(
             fin.is_ok(),
             ended,
@@ -1404,7 +1421,7 @@ pub fn verify(data: &[u8]) {
     if same {
         assert_eq!(unwrapped, msgs, "Unchecked unwraps the original chain");
         assert!(unchecked_end);
-        assert_eq!(unchecked.finish(), Ok(()));
+        assert_eq!(unchecked.handle_end_of_input(), Ok(()));
     }
 }
 
@@ -1749,16 +1766,16 @@ impl World {
                         out.finished = true;
                     }
                 }
-                Transmit::Reset => {
-                    assert_ne!(
-                        peer.signal,
-                        Some(Transmit::Reset),
+                Transmit::Reset(_) => {
+                    assert!(
+                        !matches!(peer.signal, Some(Transmit::Reset(_))),
                         "{}: two resets",
                         peer.name
                     );
                     peer.signal = Some(t);
                     out.break_now();
                 }
+                other => panic!("{}: unknown transmit {other:?}", peer.name),
             }
         }
         panic!("poll_transmit does not run dry");
@@ -1774,7 +1791,7 @@ impl World {
         if peer.signal != before {
             assert_eq!(
                 peer.signal,
-                Some(Transmit::Reset),
+                Some(Transmit::Reset(ResetCause::StreamOver)),
                 "{}: {:?} on input",
                 peer.name,
                 peer.signal
@@ -1786,8 +1803,6 @@ impl World {
 
     fn set_now(&mut self, now: SigningTime) {
         self.now = now;
-        self.client.session.set_now(now);
-        self.server.session.set_now(now);
     }
 
     fn command(&mut self, who: Who, command: Command) {
@@ -1844,7 +1859,11 @@ impl World {
             (Command::Abort, _) => {
                 assert!(frames.is_empty(), "{name}: bytes after abort");
                 if peer.transport_reset.is_none() {
-                    assert_eq!(peer.signal, Some(Transmit::Reset), "{name}: abort resets");
+                    assert_eq!(
+                        peer.signal,
+                        Some(Transmit::Reset(ResetCause::Aborted)),
+                        "{name}: abort resets"
+                    );
                 }
                 assert!(peer.session.is_terminated(), "{name}: abort terminates");
                 peer.aborted.get_or_insert(terminated_before);
@@ -1963,10 +1982,12 @@ impl World {
                 peer.final_frame = Some((reply, frames[0].1));
             } else {
                 assert!(frames.is_empty(), "{}: bytes after {e}", peer.name);
-                if peer.transport_reset.is_none() && signal_before != Some(Transmit::Reset) {
+                if peer.transport_reset.is_none()
+                    && !matches!(signal_before, Some(Transmit::Reset(_)))
+                {
                     assert_eq!(
                         peer.signal,
-                        Some(Transmit::Reset),
+                        Some(Transmit::Reset(ResetCause::Failed)),
                         "{}: a failure resets",
                         peer.name
                     );
@@ -1978,6 +1999,7 @@ impl World {
 
     /// Offers up to `max` pending bytes to `who`.
     fn deliver(&mut self, who: Who, max: usize, shared: bool) -> usize {
+        let now = self.now;
         let (peer, _, inbound) = self.parts(who);
         if inbound.ended {
             return 0;
@@ -1988,9 +2010,10 @@ impl World {
         }
         let piece = &inbound.bytes[inbound.consumed..inbound.consumed + offered];
         let n = if shared {
-            peer.session.handle_bytes(&Bytes::copy_from_slice(piece))
+            peer.session
+                .handle_bytes(&Bytes::copy_from_slice(piece), now)
         } else {
-            peer.session.handle_input(piece)
+            peer.session.handle_input(piece, now)
         };
         assert!(
             n <= offered,
@@ -2013,6 +2036,7 @@ impl World {
 
     /// The input of `who` ends where it is: what was not consumed never arrives.
     fn end_input(&mut self, who: Who) {
+        let now = self.now;
         let (peer, _, inbound) = self.parts(who);
         if inbound.ended {
             return;
@@ -2021,7 +2045,7 @@ impl World {
             inbound.break_now();
         }
         inbound.ended = true;
-        peer.session.handle_end_of_input();
+        peer.session.handle_end_of_input(now);
         self.transmit_after_input(who);
     }
 
@@ -2068,6 +2092,7 @@ impl World {
             self.end_input(who);
             self.poll(who, usize::MAX);
         }
+        let now = self.now;
         for who in [Who::Client, Who::Server] {
             let (peer, _, _) = self.parts(who);
             assert!(
@@ -2085,12 +2110,12 @@ impl World {
                 );
             }
             assert_eq!(
-                peer.session.handle_input(b"late bytes"),
+                peer.session.handle_input(b"late bytes", now),
                 10,
                 "{}: late input",
                 peer.name
             );
-            peer.session.handle_end_of_input();
+            peer.session.handle_end_of_input(now);
             assert_eq!(
                 peer.session.poll_event(),
                 None,

@@ -229,7 +229,7 @@ impl Piece<'_> {
     pub fn feed(&self, decoder: &mut FrameDecoder) {
         match self {
             Piece::Input(s) => decoder.handle_input(s),
-            Piece::Bytes(b) => decoder.handle_bytes(b.clone()),
+            Piece::Bytes(b) => decoder.handle_bytes(&b.clone()),
         }
     }
 }
@@ -280,7 +280,7 @@ pub fn decode_pieces<'a>(
             return out;
         }
     }
-    if let Err(e) = decoder.finish() {
+    if let Err(e) = decoder.handle_end_of_input() {
         out.error = Some(e);
         out.failed_in_finish = true;
         return out;

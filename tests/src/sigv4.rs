@@ -10,7 +10,7 @@
 //! - proptest strategies: [`keys`], [`region`], [`service`], [`seed`], [`setup`], [`chain_times`].
 
 use bytes::Bytes;
-use eventstream::frame::{HeaderValue, Message};
+use eventstream::frame::{HeaderValue, Limits, Message};
 use eventstream::sign::{
     Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime, Verified, VerifyError,
 };
@@ -241,7 +241,7 @@ pub fn sign_chain(
             signer.set_credentials(r.keys.credentials());
         }
         let envelope = match msgs.get(i) {
-            Some(msg) => signer.sign(msg, at(t)),
+            Some(msg) => signer.sign(msg, &Limits::DEFAULT, at(t)),
             None => signer.sign_end(at(t)),
         };
         out.push(envelope.unwrap_or_else(|e| panic!("signing envelope {i}: {e}")));
@@ -307,13 +307,13 @@ pub fn verify_wire(
                         .as_ref(),
                     Err(&e)
                 );
-                assert_eq!(verifier.finish().as_ref(), Err(&e));
+                assert_eq!(verifier.handle_end_of_input().as_ref(), Err(&e));
                 out.error = Some(e);
                 return out;
             }
         }
     }
-    if let Err(e) = verifier.finish() {
+    if let Err(e) = verifier.handle_end_of_input() {
         out.error = Some(e);
     }
     out

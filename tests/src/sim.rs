@@ -1470,6 +1470,8 @@ struct Side {
     poll: PollPolicy,
     report: SideReport,
     end_of_input_signalled: bool,
+    /// The time of the current tick: every input is given it.
+    now: SigningTime,
 }
 
 /// A client and a server session, their applications, and the two links between them.
@@ -1510,6 +1512,7 @@ impl<C: Application, S: Application> Sim<C, S> {
             session,
             poll,
             end_of_input_signalled: false,
+            now: config.time_at(0),
         };
         Sim {
             config,
@@ -1592,8 +1595,8 @@ impl<C: Application, S: Application> Sim<C, S> {
     fn step(&mut self) {
         let tick = self.tick;
         let now = self.config.time_at(tick);
-        self.client.session.set_now(now);
-        self.server.session.set_now(now);
+        self.client.now = now;
+        self.server.now = now;
         self.to_server.deliver(tick);
         self.to_client.deliver(tick);
         let client_first = self.rng.chance(1, 2);
@@ -1678,9 +1681,9 @@ fn feed(side: &mut Side, inbound: &mut Link, outbound: &mut Link, tick: u64) -> 
         let offered = piece.len();
         // Both ways in: copied, or shared without a copy.
         let n = if inbound.rng.chance(1, 2) {
-            side.session.handle_bytes(piece)
+            side.session.handle_bytes(piece, side.now)
         } else {
-            side.session.handle_input(piece)
+            side.session.handle_input(piece, side.now)
         };
         assert!(
             n <= offered,
@@ -1706,7 +1709,7 @@ fn feed(side: &mut Side, inbound: &mut Link, outbound: &mut Link, tick: u64) -> 
         }
     }
     if inbound.arrived.is_empty() && inbound.end.is_some() && !side.end_of_input_signalled {
-        side.session.handle_end_of_input();
+        side.session.handle_end_of_input(side.now);
         side.end_of_input_signalled = true;
         side.report.end_of_input_at = Some(tick);
         drain_transmit(&mut side.session, outbound, &mut side.report, tick);
@@ -1761,7 +1764,7 @@ fn drain_transmit(session: &mut Session, outbound: &mut Link, report: &mut SideR
         let after_end = report.signals.last().map(|&(_, t)| t);
         assert!(
             after_end.is_none()
-                || (after_end == Some(Transmit::Finish) && transmit == Transmit::Reset),
+                || (after_end == Some(Transmit::Finish) && matches!(transmit, Transmit::Reset(_))),
             "{}: poll_transmit gave {transmit:?} after {after_end:?}",
             outbound.name
         );
@@ -1781,10 +1784,11 @@ fn drain_transmit(session: &mut Session, outbound: &mut Link, report: &mut SideR
                 report.signals.push((tick, transmit));
                 outbound.push_end(LinkEnd::Finish, tick);
             }
-            Transmit::Reset => {
+            Transmit::Reset(_) => {
                 report.signals.push((tick, transmit));
                 outbound.push_end(LinkEnd::Reset, tick);
             }
+            other => panic!("{}: unknown transmit {other:?}", outbound.name),
         }
     }
 }

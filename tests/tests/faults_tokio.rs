@@ -234,7 +234,7 @@ async fn raw_server(
                     None => return End::Error("end of body before the fault".into()),
                 };
                 let _ = body.flow_control().release_capacity(data.len());
-                decoder.handle_bytes(data);
+                decoder.handle_bytes(&data);
                 while let Some(m) = decoder.poll_message().expect("valid frames") {
                     log.lock().unwrap().push(seq_of(&m, payload));
                     let mut frame = BytesMut::new();

@@ -139,7 +139,7 @@ proptest! {
                 prop_assert_eq!(decoder.bytes_needed(), 0);
             }
         }
-        match decoder.finish() {
+        match decoder.handle_end_of_input() {
             Ok(()) => prop_assert!(first.is_none(), "finish() Ok after an error"),
             Err(e) => match &first {
                 Some(f) => prop_assert_eq!(&e, f),
@@ -150,9 +150,9 @@ proptest! {
             Some(err) => {
                 for _ in 0..2 {
                     decoder.handle_input(&data);
-                    decoder.handle_bytes(data.clone());
+                    decoder.handle_bytes(&data.clone());
                     prop_assert_eq!(decoder.poll_message(), Err(err.clone()));
-                    prop_assert_eq!(decoder.finish(), Err(err.clone()));
+                    prop_assert_eq!(decoder.handle_end_of_input(), Err(err.clone()));
                     prop_assert!(decoder.is_failed());
                     prop_assert_eq!(decoder.buffered_len(), 0);
                 }
@@ -194,7 +194,7 @@ proptest! {
         let payload_len = payload % (u32::MAX - 16 - headers_len + 1);
         let p = prelude(16 + headers_len + payload_len, headers_len);
         let mut decoder = FrameDecoder::with_limits(SMALL);
-        decoder.handle_bytes(Bytes::copy_from_slice(&p));
+        decoder.handle_bytes(&Bytes::copy_from_slice(&p));
         let err = decoder.poll_message().expect_err("the prelude alone must fail");
         prop_assert_eq!(err.kind(), "headers_too_long");
         prop_assert_eq!(decoder.buffered_len(), 0);
@@ -304,7 +304,7 @@ proptest! {
                     // Dropped here, before the next piece, so the buffer can be reused.
                 }
             }
-            prop_assert_eq!(decoder.finish(), Ok(()));
+            prop_assert_eq!(decoder.handle_end_of_input(), Ok(()));
             prop_assert_eq!(expected.next(), None, "messages were lost");
         }
     }

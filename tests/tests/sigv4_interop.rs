@@ -119,7 +119,7 @@ fn check_chain(
         prop_assert_eq!(time.unix_seconds(), secs, "sub-seconds are truncated");
         let before = signer.prior_signature().to_owned();
         let env = match msgs.get(i) {
-            Some(msg) => signer.sign(msg, time),
+            Some(msg) => signer.sign(msg, &eventstream::frame::Limits::DEFAULT, time),
             None => signer.sign_end(time),
         }
         .expect("the core signs");
@@ -260,7 +260,7 @@ fn verifier_accepts_aws_sigv4_header_order() {
         verifier.verify(&theirs[1], &eventstream::frame::Limits::DEFAULT, None),
         Ok(Verified::End)
     );
-    assert_eq!(verifier.finish(), Ok(()));
+    assert_eq!(verifier.handle_end_of_input(), Ok(()));
 }
 
 #[test]

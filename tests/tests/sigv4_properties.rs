@@ -79,7 +79,9 @@ fn sign_chain_prefix(
         if let Some(r) = rotation.filter(|r| r.index == i) {
             signer.set_credentials(r.keys.credentials());
         }
-        signer.sign(msg, at(t)).expect("signs");
+        signer
+            .sign(msg, &eventstream::frame::Limits::DEFAULT, at(t))
+            .expect("signs");
     }
 }
 
@@ -329,7 +331,9 @@ fn apply(stream: &Stream, envelopes: &[Message], tamper: &Tamper) -> (Vec<Messag
                     s
                 }
             };
-            let forged = signer.sign(msg, time).expect("the forger signs");
+            let forged = signer
+                .sign(msg, &eventstream::frame::Limits::DEFAULT, time)
+                .expect("the forger signs");
             out.insert(pos, forged);
             if pos == n + 1 {
                 after_end(n)
@@ -481,7 +485,9 @@ fn chains_cross_utc_midnight() {
         );
         let amz = sts.split('\n').nth(1).expect("a date line").to_owned();
         assert_eq!(amz, at(t).amz_date());
-        signer.sign(msg, at(t)).expect("signs");
+        signer
+            .sign(msg, &eventstream::frame::Limits::DEFAULT, at(t))
+            .expect("signs");
     }
 
     // The event at midnight, signed as if it were still the day before (its scope, date and key),
@@ -512,7 +518,13 @@ fn clock_skew_is_bounded() {
     );
     let t = 1_700_000_000;
     let mut signer = setup.signer();
-    let env = signer.sign(&Message::new(&b"x"[..]), at(t)).expect("signs");
+    let env = signer
+        .sign(
+            &Message::new(&b"x"[..]),
+            &eventstream::frame::Limits::DEFAULT,
+            at(t),
+        )
+        .expect("signs");
     let end = signer.sign_end(at(t)).expect("signs");
     let verify = |now: Option<i64>| {
         let mut v = setup.verifier().with_max_clock_skew(300);

@@ -275,11 +275,13 @@ fn check_frames(setup: &Setup, events: &[Event], ran: &mut Ran) {
                 e.signature.clone().try_into().expect("32 bytes")
             })
         } else if let Some(inner) = e.inner() {
-            signer.sign(&inner, e.time).map(|env| {
-                assert_eq!(&encode(&env)[..], &frame[..], "{}: sign", e.ctx);
-                ran.frames_signed += 1;
-                e.signature.clone().try_into().expect("32 bytes")
-            })
+            signer
+                .sign(&inner, &eventstream::frame::Limits::DEFAULT, e.time)
+                .map(|env| {
+                    assert_eq!(&encode(&env)[..], &frame[..], "{}: sign", e.ctx);
+                    ran.frames_signed += 1;
+                    e.signature.clone().try_into().expect("32 bytes")
+                })
         } else {
             signer.sign_raw(e.time, &e.headers, &e.payload)
         };
@@ -319,9 +321,9 @@ fn check_frames(setup: &Setup, events: &[Event], ran: &mut Ran) {
         }
     }
     match events.last().map(|e| e.payload.is_empty()) {
-        Some(true) => assert_eq!(verifier.finish(), Ok(())),
+        Some(true) => assert_eq!(verifier.handle_end_of_input(), Ok(())),
         _ => assert_eq!(
-            verifier.finish(),
+            verifier.handle_end_of_input(),
             Err(VerifyError::MissingEndFrame {
                 verified: events.len() as u64
             }),

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use eventstream::frame::{HeaderValue, Message};
 use eventstream::session::{
-    EventBuilder, ExceptionBuilder, Mode, Role, SendError, Session, SessionConfig, SessionEvent,
-    Transmit,
+    EventBuilder, ExceptionBuilder, Mode, ResetCause, Role, SendError, Session, SessionConfig,
+    SessionEvent, Transmit,
 };
 use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime};
 use eventstream_tests::sim::{
@@ -335,7 +335,11 @@ fn an_exception_from_the_server_is_terminal_for_the_client() {
         assert_eq!(late.len(), 2);
         assert!(late.iter().all(|c| c.result == Err(SendError::StreamOver)));
         assert_eq!(outcome.client.signals.len(), 1, "{summary}");
-        assert_eq!(outcome.client.signals[0].1, Transmit::Reset, "{summary}");
+        assert_eq!(
+            outcome.client.signals[0].1,
+            Transmit::Reset(ResetCause::StreamOver),
+            "{summary}"
+        );
         // The server: it closed the stream itself, then half-closed; what it received after the
         // exception is discarded (Closed is its last event).
         assert_eq!(outcome.server.terminal(), Some(&SessionEvent::Closed));
@@ -439,7 +443,7 @@ fn a_client_abort_in_the_middle_cuts_the_server_off_and_closes_the_client() {
                 .iter()
                 .map(|s| s.1)
                 .collect::<Vec<_>>(),
-            [Transmit::Reset]
+            [Transmit::Reset(ResetCause::Aborted)]
         );
         let after: Vec<_> = outcome
             .client
@@ -531,7 +535,7 @@ fn a_link_cut_mid_frame_fails_the_receiver_after_every_complete_event() {
             .server
             .signals
             .iter()
-            .any(|s| s.1 == Transmit::Reset));
+            .any(|s| matches!(s.1, Transmit::Reset(_))));
         check_direction(&outcome.server, &outcome.client, &outcome.to_client, false).unwrap();
     }
 }
@@ -998,7 +1002,7 @@ fn aborting_after_finishing_still_resets_the_stream() {
                 .iter()
                 .map(|s| s.1)
                 .collect::<Vec<_>>(),
-            [Transmit::Finish, Transmit::Reset],
+            [Transmit::Finish, Transmit::Reset(ResetCause::Aborted)],
             "the abort must reach the transport\n{summary}"
         );
     }

@@ -356,7 +356,7 @@ proptest! {
             prop_assert!(
                 matches!(
                     signals[..],
-                    [] | [Transmit::Finish] | [Transmit::Reset] | [Transmit::Finish, Transmit::Reset]
+                    [] | [Transmit::Finish] | [Transmit::Reset(_)] | [Transmit::Finish, Transmit::Reset(_)]
                 ),
                 "{:?}\n{}",
                 signals,

@@ -100,12 +100,12 @@ async fn read_messages(response: h2::client::ResponseFuture) -> Result<Vec<Messa
     while let Some(data) = body.data().await {
         let data = data?;
         let _ = body.flow_control().release_capacity(data.len());
-        decoder.handle_bytes(data);
+        decoder.handle_bytes(&data);
         while let Some(m) = decoder.poll_message().expect("valid frames") {
             messages.push(m);
         }
     }
-    decoder.finish().expect("whole frames");
+    decoder.handle_end_of_input().expect("whole frames");
     Ok(messages)
 }
 

@@ -45,7 +45,9 @@ async fn post(addr: SocketAddr, seed: Option<&str>, body: Bytes) -> Vec<Message>
     while let Some(m) = decoder.poll_message().expect("valid frames") {
         messages.push(m);
     }
-    decoder.finish().expect("the response ends between frames");
+    decoder
+        .handle_end_of_input()
+        .expect("the response ends between frames");
     messages
 }
 

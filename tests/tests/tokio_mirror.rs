@@ -206,7 +206,9 @@ impl EventSigner for Tamper {
         if index != self.tamper_at {
             return self.inner.sign_to(message, time, limits, dst);
         }
-        let envelope = self.inner.sign(message, time)?;
+        let envelope = self
+            .inner
+            .sign(message, &eventstream::frame::Limits::DEFAULT, time)?;
         let (mut headers, payload) = envelope.into_parts();
         for h in headers
             .iter_mut()

@@ -95,7 +95,7 @@ impl<S: Socket> WriteHalf<S> {
     /// Writes `buf` out, then half-closes or closes the socket as asked. Unwritten bytes stay in
     /// `buf` on error, so that a later call resumes where this one stopped.
     fn write_out(&mut self) -> Result<(), Error> {
-        if self.after == Some(Transmit::Reset) {
+        if matches!(self.after, Some(Transmit::Reset(_))) {
             self.buf.clear();
         }
         let wrote = !self.buf.is_empty();
@@ -112,7 +112,7 @@ impl<S: Socket> WriteHalf<S> {
         }
         let how = match self.after.take() {
             Some(Transmit::Finish) => Shutdown::Write,
-            Some(Transmit::Reset) => Shutdown::Both,
+            Some(Transmit::Reset(_)) => Shutdown::Both,
             _ => return Ok(()),
         };
         match self.socket.shutdown(how) {
@@ -614,10 +614,9 @@ impl<S: Socket> Receiver<S> {
             None => {}
         }
         if self.start < self.end {
-            if let Ok(t) = now() {
-                st.session.set_now(t);
-            }
-            let n = st.session.handle_input(&self.buf[self.start..self.end]);
+            let n = st
+                .session
+                .handle_input(&self.buf[self.start..self.end], now()?);
             if n == 0 {
                 // The queue had room (it is empty), so the session must take something.
                 return Err(io::Error::other("the session consumed no input").into());
@@ -632,7 +631,7 @@ impl<S: Socket> Receiver<S> {
                 return Ok(Step::Continue);
             }
             self.end_signalled = true;
-            st.session.handle_end_of_input();
+            st.session.handle_end_of_input(now()?);
             return Ok(Step::Continue);
         }
         Ok(Step::Read)

@@ -140,7 +140,10 @@ impl<R: Read> MessageReader<R> {
             }
             if self.eof {
                 self.done = true;
-                return decoder.finish().map(|()| None).map_err(decode_error);
+                return decoder
+                    .handle_end_of_input()
+                    .map(|()| None)
+                    .map_err(decode_error);
             }
             match self.reader.read(&mut self.buf) {
                 Ok(0) => self.eof = true,

@@ -36,7 +36,7 @@ impl<W: AsyncWrite + Unpin> WriteHalf<W> {
     /// the shutdown function, or `poll_close` without one. Resumable: unwritten bytes stay in
     /// `buf` when the task is suspended, cancelled or fails.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.after == Some(Transmit::Reset) {
+        if matches!(self.after, Some(Transmit::Reset(_))) {
             self.buf.clear();
         }
         while !self.buf.is_empty() {
@@ -59,7 +59,7 @@ impl<W: AsyncWrite + Unpin> WriteHalf<W> {
                 Some(shutdown) => shutdown(
                     &self.writer,
                     match after {
-                        Transmit::Reset => Shutdown::Both,
+                        Transmit::Reset(_) => Shutdown::Both,
                         _ => Shutdown::Write,
                     },
                 ),
@@ -603,10 +603,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Receiver<R, W> {
             None => {}
         }
         if self.start < self.end {
-            if let Ok(t) = now() {
-                st.session.set_now(t);
-            }
-            let n = st.session.handle_input(&self.buf[self.start..self.end]);
+            let n = st
+                .session
+                .handle_input(&self.buf[self.start..self.end], now()?);
             if n == 0 {
                 // The queue had room (it is empty), so the session must take something.
                 return Err(io::Error::other("the session consumed no input").into());
@@ -620,7 +619,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Receiver<R, W> {
                 self.done = true;
             } else {
                 self.end_signalled = true;
-                st.session.handle_end_of_input();
+                st.session.handle_end_of_input(now()?);
             }
             return Ok(Step::Continue);
         }

@@ -160,7 +160,12 @@ impl<R: AsyncRead> Stream for MessageReader<R> {
             }
             if *this.eof {
                 *this.done = true;
-                return Poll::Ready(decoder.finish().err().map(|e| Err(decode_error(e))));
+                return Poll::Ready(
+                    decoder
+                        .handle_end_of_input()
+                        .err()
+                        .map(|e| Err(decode_error(e))),
+                );
             }
             match ready!(this.reader.as_mut().poll_read(cx, this.buf)) {
                 Ok(0) => *this.eof = true,

@@ -204,10 +204,15 @@ where
                 }));
             }
             if !this.pending.is_empty() {
-                if let Ok(now) = this.clock.now() {
-                    this.session.set_now(now);
-                }
-                let n = this.session.handle_bytes(this.pending);
+                let now = match this.clock.now() {
+                    Ok(now) => now,
+                    Err(e) => {
+                        *this.done = true;
+                        this.body.set(None);
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                };
+                let n = this.session.handle_bytes(this.pending, now);
                 this.pending.advance(n);
                 if n > 0 || !stalled {
                     // With an empty event queue the session always consumes something; never
@@ -239,7 +244,14 @@ where
                 }
                 Poll::Ready(None) => {
                     *this.eof = true;
-                    this.session.handle_end_of_input();
+                    match this.clock.now() {
+                        Ok(now) => this.session.handle_end_of_input(now),
+                        Err(e) => {
+                            *this.done = true;
+                            this.body.set(None);
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
                 }
                 Poll::Ready(Some(Err(e))) => {
                     // The events of the frames received whole were all delivered (the body is

@@ -9,7 +9,7 @@ use crate::budget::{whole_frames_len, Holding};
 use crate::error::Error;
 use bytes::{Buf, Bytes, BytesMut};
 use eventstream::frame::Message;
-use eventstream::session::{SendError, Session, SessionEvent, Transmit};
+use eventstream::session::{ResetCause, SendError, Session, SessionEvent, Transmit};
 use eventstream::sign::SigningTime;
 use futures_core::Stream;
 use h2::{Reason, RecvStream, SendStream};
@@ -62,6 +62,15 @@ enum SendState {
     Reset,
 }
 
+/// The HTTP/2 reason of a reset the session asks for: CANCEL when this end gave up (an abort,
+/// or the peer's exception or error), INTERNAL_ERROR when the session failed on the peer's input.
+fn reason_for(cause: ResetCause) -> Reason {
+    match cause {
+        ResetCause::Failed => Reason::INTERNAL_ERROR,
+        _ => Reason::CANCEL,
+    }
+}
+
 /// The state both halves share.
 pub(crate) struct Inner {
     session: Session,
@@ -112,23 +121,18 @@ impl Inner {
     fn collect(&mut self) {
         while let Some(t) = self.session.poll_transmit(&mut self.out) {
             match t {
-                Transmit::Data(_) => {}
                 Transmit::Finish => self.finish_queued = true,
-                Transmit::Reset => self.reset_stream(),
+                Transmit::Reset(cause) => self.reset_stream(reason_for(cause)),
+                _ => {}
             }
         }
     }
 
-    /// Sends RST_STREAM: CANCEL for an abort, INTERNAL_ERROR for a failed session.
-    fn reset_stream(&mut self) {
+    /// Sends RST_STREAM with `reason`.
+    fn reset_stream(&mut self, reason: Reason) {
         self.out.clear();
         self.finish_queued = false;
         if let Some(mut send) = self.send.take() {
-            let reason = if self.session.error().is_some() {
-                Reason::INTERNAL_ERROR
-            } else {
-                Reason::CANCEL
-            };
             tracing::debug!(parent: &self.span, %reason, "resetting the stream");
             send.send_reset(reason);
         }
@@ -463,7 +467,7 @@ fn abort(inner: &mut Inner) {
     inner.collect();
     if inner.send_state != SendState::Reset {
         // The session had already handed out its half-close.
-        inner.reset_stream();
+        inner.reset_stream(Reason::CANCEL);
     }
     inner.wake_both();
 }
@@ -769,7 +773,7 @@ impl Receiver {
                         let err = inner.record(err);
                         // Nothing we send can matter now.
                         if inner.send_state == SendState::Open {
-                            inner.reset_stream();
+                            inner.reset_stream(Reason::CANCEL);
                         }
                         err
                     };
@@ -843,14 +847,22 @@ impl Stream for Receiver {
                         return Poll::Pending;
                     }
                 };
-                if let Ok(t) = inner.clock.now() {
-                    inner.session.set_now(t);
-                }
+                let now = match inner.clock.now() {
+                    Ok(now) => now,
+                    Err(e) => {
+                        let err = inner.record(e);
+                        drop(inner);
+                        this.close();
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                };
                 let before = inner.session.buffered_input_len();
                 let n = if admitted < this.pending.len() {
-                    inner.session.handle_bytes(&this.pending.slice(..admitted))
+                    inner
+                        .session
+                        .handle_bytes(&this.pending.slice(..admitted), now)
                 } else {
-                    inner.session.handle_bytes(&this.pending)
+                    inner.session.handle_bytes(&this.pending, now)
                 };
                 this.pending.advance(n);
                 this.consumed += n;
@@ -894,7 +906,15 @@ impl Stream for Receiver {
                 }
                 Poll::Ready(None) => {
                     this.eof = true;
-                    inner.session.handle_end_of_input();
+                    match inner.clock.now() {
+                        Ok(now) => inner.session.handle_end_of_input(now),
+                        Err(e) => {
+                            let err = inner.record(e);
+                            drop(inner);
+                            this.close();
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                    }
                     inner.after_input();
                 }
                 Poll::Ready(Some(Err(e))) => {

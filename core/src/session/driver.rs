@@ -391,3 +391,165 @@ impl fmt::Debug for Driver {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{EventBuilder, Mode, Role, SessionConfig};
+    use alloc::vec::Vec;
+
+    fn t() -> SigningTime {
+        SigningTime::from_unix_seconds(1_700_000_000).unwrap()
+    }
+
+    fn driver(role: Role, queue: usize) -> Driver {
+        let config = SessionConfig::new(role, Mode::HttpBinding).with_max_queued_events(queue);
+        Driver::new(Session::new(config))
+    }
+
+    fn frames(n: usize) -> BytesMut {
+        let mut wire = BytesMut::new();
+        for i in 0..n {
+            EventBuilder::new("E")
+                .payload(alloc::vec![i as u8; 10])
+                .build()
+                .encode(&mut wire)
+                .unwrap();
+        }
+        wire
+    }
+
+    #[test]
+    fn a_full_queue_stops_reading_until_the_application_takes_events() {
+        let mut d = driver(Role::Server, 1);
+        let wire = frames(5);
+        assert!(d.wants_input());
+        d.handle_read(&wire, t());
+        assert!(
+            !d.wants_input(),
+            "the window holds what the session could not take"
+        );
+        assert!(d.buffered_input_len() > 0);
+        d.handle_eof(t());
+        let mut payloads = Vec::new();
+        while let Some(event) = d.poll_event() {
+            match event {
+                SessionEvent::Event(m) => payloads.push(m.payload()[0]),
+                SessionEvent::End => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(payloads, [0, 1, 2, 3, 4], "nothing lost or reordered");
+        assert!(d.is_done());
+        assert_eq!(d.poll_event(), None);
+    }
+
+    #[test]
+    fn the_answer_to_a_failure_is_output_after_the_event() {
+        let config = SessionConfig::new(Role::Server, Mode::HttpBinding)
+            .with_failures_reported_to_peer(true);
+        let mut d = Driver::new(Session::new(config));
+        d.handle_bytes(Bytes::from_static(&[0; 16]), t());
+        assert!(
+            !d.wants_output(),
+            "nothing goes out before the application knows"
+        );
+        assert!(matches!(d.poll_event(), Some(SessionEvent::Failed(_))));
+        assert!(d.wants_output());
+        let report = d.take_output(usize::MAX);
+        let mut decoder = crate::frame::FrameDecoder::new();
+        decoder.handle_bytes(&report);
+        let message = decoder.poll_message().unwrap().unwrap();
+        assert_eq!(message.header_str(":message-type"), Some("error"));
+        assert_eq!(d.poll_close(), Some(Close::Finish));
+        assert!(matches!(d.step(), Step::Done));
+    }
+
+    #[test]
+    fn a_reset_drops_what_was_not_written() {
+        let mut d = driver(Role::Client, 4);
+        d.apply(Command::Send(EventBuilder::new("A").build()), t())
+            .unwrap();
+        assert!(!d.output().is_empty());
+        d.written(3);
+        d.apply(Command::Abort, t()).unwrap();
+        assert!(d.output().is_empty());
+        assert_eq!(d.pending_reset(), Some(ResetCause::Aborted));
+        assert_eq!(d.poll_close(), Some(Close::Reset(ResetCause::Aborted)));
+        assert_eq!(d.poll_close(), None);
+        assert_eq!(d.poll_event(), Some(SessionEvent::Closed));
+        assert!(matches!(d.step(), Step::Done));
+    }
+
+    #[test]
+    fn an_abort_after_finishing_still_resets() {
+        let mut d = driver(Role::Client, 4);
+        d.apply(Command::Finish, t()).unwrap();
+        assert_eq!(d.step(), Step::Close(Close::Finish));
+        assert!(matches!(d.step(), Step::NeedInput));
+        d.apply(Command::Abort, t()).unwrap();
+        assert_eq!(d.step(), Step::Close(Close::Reset(ResetCause::Aborted)));
+        assert_eq!(d.step(), Step::Event(SessionEvent::Closed));
+        assert_eq!(d.step(), Step::Done);
+    }
+
+    #[test]
+    fn a_transport_reset_fails_after_the_events_received() {
+        let mut d = driver(Role::Client, 4);
+        d.apply(Command::Send(EventBuilder::new("A").build()), t())
+            .unwrap();
+        d.handle_read(&frames(1), t());
+        d.handle_reset("connection lost");
+        assert!(!d.wants_output(), "nothing goes out on a reset stream");
+        assert!(!d.wants_input());
+        assert!(matches!(d.poll_event(), Some(SessionEvent::Event(_))));
+        match d.poll_event() {
+            Some(SessionEvent::Failed(e)) => assert_eq!(e.kind(), "reset"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            d.apply(Command::Send(EventBuilder::new("B").build()), t())
+                .unwrap_err()
+                .kind(),
+            "reset"
+        );
+        assert!(matches!(d.step(), Step::Done));
+    }
+
+    #[test]
+    fn step_moves_a_whole_exchange_in_any_pieces() {
+        for piece in [1, 7, 64, usize::MAX] {
+            let mut client = driver(Role::Client, 2);
+            let mut server = driver(Role::Server, 2);
+            for i in 0..10u8 {
+                let event = EventBuilder::new("E").payload(alloc::vec![i; 100]).build();
+                client.apply(Command::Send(event), t()).unwrap();
+            }
+            client.apply(Command::Finish, t()).unwrap();
+            let mut seen = Vec::new();
+            loop {
+                match client.step() {
+                    Step::Write(bytes) => {
+                        let n = bytes.len().min(piece);
+                        let chunk = Bytes::copy_from_slice(&bytes[..n]);
+                        client.written(n);
+                        server.handle_bytes(chunk, t());
+                        while let Some(e) = server.poll_event() {
+                            seen.push(e);
+                        }
+                    }
+                    Step::Close(Close::Finish) => server.handle_eof(t()),
+                    _ => break,
+                }
+            }
+            while let Some(e) = server.poll_event() {
+                seen.push(e);
+            }
+            assert_eq!(seen.len(), 11, "piece {piece}");
+            for (i, e) in seen[..10].iter().enumerate() {
+                assert!(matches!(e, SessionEvent::Event(m) if m.payload()[0] == i as u8));
+            }
+            assert_eq!(seen[10], SessionEvent::End);
+        }
+    }
+}

@@ -733,7 +733,9 @@ impl Session {
     #[must_use = "queued wire bytes must be sent"]
     pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> Option<Transmit> {
         match &mut self.local {
-            Local::Reset { handed_out: true, .. } => return None,
+            Local::Reset {
+                handed_out: true, ..
+            } => return None,
             Local::Reset { cause, handed_out } => {
                 *handed_out = true;
                 // A transport reset is marked handed out when it happens.

@@ -176,7 +176,10 @@ fn initial_response_after_events_is_a_protocol_error_that_poisons() {
         SendError::Failed(err.clone())
     );
     assert_eq!(c.finish(t(0)).unwrap_err(), SendError::Failed(err));
-    assert_eq!(drain_transmit(&mut c).1, [Transmit::Reset(ResetCause::Failed)]);
+    assert_eq!(
+        drain_transmit(&mut c).1,
+        [Transmit::Reset(ResetCause::Failed)]
+    );
     assert_eq!(c.handle_input(&wire, SigningTime::EPOCH), wire.len());
     c.handle_end_of_input(SigningTime::EPOCH);
     assert!(c.poll_event().is_none());
@@ -346,7 +349,10 @@ fn abort_resets_and_closes() {
     c.abort();
     assert_eq!(
         drain_transmit(&mut c),
-        (BytesMut::new(), alloc::vec![Transmit::Reset(ResetCause::Aborted)])
+        (
+            BytesMut::new(),
+            alloc::vec![Transmit::Reset(ResetCause::Aborted)]
+        )
     );
     assert_eq!(c.poll_event(), Some(SessionEvent::Closed));
     assert_eq!(c.poll_event(), None);
@@ -378,7 +384,10 @@ fn a_server_can_answer_a_failure_with_an_error_message() {
     // Without the option, the stream is reset.
     let mut s = server(Mode::Rpc);
     let _ = deliver(&mut s, &wire, 100, false);
-    assert_eq!(drain_transmit(&mut s).1, [Transmit::Reset(ResetCause::Failed)]);
+    assert_eq!(
+        drain_transmit(&mut s).1,
+        [Transmit::Reset(ResetCause::Failed)]
+    );
 }
 
 #[test]
@@ -407,7 +416,10 @@ fn abort_after_finish_still_resets() {
     let mut buf = BytesMut::new();
     assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Finish));
     c.abort();
-    assert_eq!(c.poll_transmit(&mut buf), Some(Transmit::Reset(ResetCause::Aborted)));
+    assert_eq!(
+        c.poll_transmit(&mut buf),
+        Some(Transmit::Reset(ResetCause::Aborted))
+    );
     assert_eq!(c.poll_transmit(&mut buf), None);
 }
 
@@ -418,7 +430,10 @@ fn events_before_a_failure_can_still_be_answered() {
     let mut wire = BytesMut::new();
     ev("A", b"a").encode(&mut wire).unwrap();
     ev("B", b"b").encode(&mut wire).unwrap();
-    assert_eq!(s.handle_input(&wire[..wire.len() - 3], SigningTime::EPOCH), wire.len() - 3);
+    assert_eq!(
+        s.handle_input(&wire[..wire.len() - 3], SigningTime::EPOCH),
+        wire.len() - 3
+    );
     s.handle_end_of_input(SigningTime::EPOCH);
     assert_eq!(s.queued_events(), 2);
     // The application echoes what it polls; the failure applies when it is polled.
@@ -641,4 +656,101 @@ fn a_failure_report_is_signed_at_the_time_of_the_input_that_failed() {
         }
         assert_eq!(last, Some(Some(900_000)));
     }
+}
+
+#[test]
+fn error_and_is_terminated_agree_and_a_reset_after_the_end_is_no_failure() {
+    // A failure: error() is Some from the moment the Failed event is queued.
+    let mut s = server(Mode::HttpBinding);
+    assert_eq!(s.handle_input(&[0u8; 16], t(0)), 16);
+    assert!(s.is_terminated());
+    assert_eq!(
+        s.error().map(SessionError::kind),
+        Some("prelude_checksum_mismatch")
+    );
+    assert!(matches!(s.poll_event(), Some(SessionEvent::Failed(_))));
+    assert!(s.error().is_some());
+
+    // A clean end, then the transport resets: still no error, and no Failed event.
+    let mut s = server(Mode::HttpBinding);
+    s.handle_end_of_input(t(0));
+    assert!(s.is_terminated());
+    assert_eq!(s.poll_event(), Some(SessionEvent::End));
+    s.handle_reset(alloc::format!("RST_STREAM({})", 8));
+    assert_eq!(s.error(), None);
+    assert_eq!(s.poll_event(), None);
+    assert!(!s.wants_transmit());
+    assert!(s.send(ev("Late", b""), t(0)).is_err());
+}
+
+#[test]
+fn commands_are_values_too() {
+    let mut c = client(Mode::Rpc);
+    c.apply(
+        Command::InitialRequest(EventBuilder::initial_request().build()),
+        t(0),
+    )
+    .unwrap();
+    c.apply(Command::Send(ev("A", b"a")), t(0)).unwrap();
+    assert_eq!(
+        c.apply(
+            Command::Error {
+                code: "X".into(),
+                text: "y".into()
+            },
+            t(0)
+        )
+        .unwrap_err()
+        .kind(),
+        "not_allowed"
+    );
+    c.apply(Command::Finish, t(0)).unwrap();
+    let (_, signals) = drain_transmit(&mut c);
+    assert_eq!(signals, [Transmit::Finish]);
+    c.apply(Command::Abort, t(0)).unwrap();
+    assert_eq!(
+        drain_transmit(&mut c).1,
+        [Transmit::Reset(ResetCause::Aborted)]
+    );
+}
+
+#[test]
+fn a_verifier_set_after_input_keeps_what_was_fed() {
+    let mut c = client(Mode::Rpc).with_signer(SigV4Signer::new(params(), SEED));
+    c.send(ev("A", b"a"), t(5)).unwrap();
+    c.finish(t(6)).unwrap();
+    let (wire, _) = drain_transmit(&mut c);
+    let mut s = server(Mode::Rpc);
+    // The first bytes arrive before the application knows the seed.
+    assert_eq!(s.handle_input(&wire[..5], t(7)), 5);
+    s.set_verifier(SigV4Verifier::new(params(), SEED));
+    let events = deliver(&mut s, &wire[5..], 9, true);
+    assert!(matches!(&events[0], SessionEvent::Event(m) if &m.payload()[..] == b"a"));
+    assert_eq!(events[1], SessionEvent::End);
+}
+
+#[test]
+fn credentials_rotate_through_the_session() {
+    let mut c = client(Mode::HttpBinding).with_signer(SigV4Signer::new(params(), SEED));
+    c.send(ev("A", b"a"), t(5)).unwrap();
+    let rotated = Credentials::new("AKID2", "other secret");
+    c.signer_mut::<SigV4Signer>()
+        .expect("the SigV4 signer")
+        .set_credentials(rotated.clone());
+    assert!(c.signer_mut::<crate::sign::Anonymous>().is_none());
+    c.send(ev("B", b"b"), t(6)).unwrap();
+    c.finish(t(7)).unwrap();
+    let (wire, _) = drain_transmit(&mut c);
+    let mut s = server(Mode::HttpBinding).with_verifier(SigV4Verifier::new(params(), SEED));
+    let first = u32::from_be_bytes([wire[0], wire[1], wire[2], wire[3]]) as usize;
+    let mut events = deliver(&mut s, &wire[..first], 7, false);
+    // The receiving side follows the rotation once the first envelope is through.
+    let v = s
+        .verifier_mut::<SigV4Verifier>()
+        .expect("the SigV4 verifier");
+    assert_eq!(v.verified_count(), 1);
+    v.set_credentials(rotated);
+    events.extend(deliver(&mut s, &wire[first..], 7, true));
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[2], SessionEvent::End);
 }

@@ -48,7 +48,11 @@ fn sign_chain(signer: &mut SigV4Signer, times: &[i64]) -> Vec<Message> {
     let mut out: Vec<Message> = times
         .iter()
         .enumerate()
-        .map(|(i, &t)| signer.sign(&event(i as u8), &Limits::DEFAULT, at(t)).unwrap())
+        .map(|(i, &t)| {
+            signer
+                .sign(&event(i as u8), &Limits::DEFAULT, at(t))
+                .unwrap()
+        })
         .collect();
     out.push(signer.sign_end(at(*times.last().unwrap())).unwrap());
     out
@@ -98,10 +102,7 @@ fn rotation_keeps_the_chain() {
     // Without the rotation the next envelope does not verify.
     let mut stale = v.clone();
     assert_eq!(
-        stale
-            .verify(&b, &Limits::DEFAULT, None)
-            .unwrap_err()
-            .kind(),
+        stale.verify(&b, &Limits::DEFAULT, None).unwrap_err().kind(),
         "signature_mismatch"
     );
     v.set_credentials(new);
@@ -109,10 +110,7 @@ fn rotation_keeps_the_chain() {
         v.verify(&b, &Limits::DEFAULT, None),
         Ok(Verified::Message(_))
     ));
-    assert_eq!(
-        v.verify(&end, &Limits::DEFAULT, None),
-        Ok(Verified::End)
-    );
+    assert_eq!(v.verify(&end, &Limits::DEFAULT, None), Ok(Verified::End));
     v.handle_end_of_input().unwrap();
 }
 
@@ -195,13 +193,8 @@ fn sign_to_writes_the_same_frame_as_sign() {
             .unwrap()
             .encode(&mut wire_a)
             .unwrap();
-        b.sign_to(
-            &event(i),
-            at(50 + i as i64),
-            &Limits::DEFAULT,
-            &mut wire_b,
-        )
-        .unwrap();
+        b.sign_to(&event(i), at(50 + i as i64), &Limits::DEFAULT, &mut wire_b)
+            .unwrap();
     }
     a.sign_end(at(60)).unwrap().encode(&mut wire_a).unwrap();
     b.sign_end_to(at(60), &mut wire_b).unwrap();
@@ -212,9 +205,7 @@ fn sign_to_writes_the_same_frame_as_sign() {
     let mut v = SigV4Verifier::new(params(), SEED);
     let mut n = 0;
     while let Some(m) = d.poll_message().unwrap() {
-        if let Verified::Message(inner) =
-            v.verify(&m, &Limits::DEFAULT, None).unwrap()
-        {
+        if let Verified::Message(inner) = v.verify(&m, &Limits::DEFAULT, None).unwrap() {
             assert_eq!(inner, event(n));
             n += 1;
         }
