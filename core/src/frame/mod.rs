@@ -15,6 +15,13 @@ mod header;
 mod limits;
 mod message;
 
+/// The type of header names and string values: UTF-8 text that shares the frame's `Bytes`.
+///
+/// It stays in the public API on purpose: a decoded header name or value is a view into the
+/// frame that was received, checked once for UTF-8, so that handing it to the application (or
+/// echoing it) copies nothing, and cloning it is a reference count. A `String` would cost an
+/// allocation and a copy per header; `&str` could not outlive the decoder's buffer. It converts
+/// from `&'static str` and `String`, and derefs to `str`.
 pub use bytestring::ByteString;
 pub use decode::{FrameDecoder, MIN_FRAME_LEN, PRELUDE_LEN};
 pub use error::{EncodeError, FrameError};
