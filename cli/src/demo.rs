@@ -112,7 +112,7 @@ async fn demo(n: u64) -> Result<bool, (String, String)> {
     // The client: a signed RPC stream. The chain's seed is the signature of the HTTP request.
     let seed = random_seed();
     let time = SigningTime::from_system_time(SystemTime::now())
-        .map_err(|e| ("clock".to_string(), e.to_string()))?;
+        .map_err(|e| ("clock_out_of_range".to_string(), e.to_string()))?;
     let request = signed_request(
         http::Request::post(format!("http://{addr}/demo")),
         &params,

@@ -181,7 +181,7 @@ fn read_messages(input: Input, tx: mpsc::Sender<Result<Message, CliError>>) {
 async fn send(args: &SendArgs) -> ExitCode {
     let time = match SigningTime::from_system_time(SystemTime::now()) {
         Ok(t) => t,
-        Err(e) => return fail("clock", e),
+        Err(e) => return fail("clock_out_of_range", e),
     };
     let mode = if args.rpc || args.initial_request.is_some() {
         Mode::Rpc

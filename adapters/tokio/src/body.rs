@@ -2,17 +2,19 @@
 //! (a hyper or reqwest response body, for example an HTTP/1.1 chunked response) turned into a
 //! stream of the session's events.
 
+use crate::clock::Clock;
 use crate::error::Error;
-use crate::stream::Clock;
-use bytes::{Buf, Bytes};
-use eventstream::session::{Mode, Role, Session, SessionConfig, SessionEvent};
+use bytes::Bytes;
+use eventstream::session::{
+    Driver, Mode, Role, Session, SessionConfig, SessionError, SessionEvent,
+};
 use futures_core::stream::FusedStream;
 use futures_core::Stream;
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 pin_project_lite::pin_project! {
     /// The events of an event stream read from an HTTP body: a [`Stream`] of
@@ -48,12 +50,13 @@ pin_project_lite::pin_project! {
     ///
     /// # Memory and backpressure
     ///
-    /// Chunks are handed to the session as they are ([`Session::handle_bytes`]): a frame that
-    /// lies whole in one chunk is not copied, its payload is a slice of the chunk. The session
-    /// consumes bytes only while its queue of received events has room; the rest of a chunk is
-    /// kept, and the body is polled again only once the session has consumed all of it. So an
-    /// application that stops polling holds the body, and through it the connection and the
-    /// server, back: at most one chunk, one partial frame and the session's queue are buffered.
+    /// Chunks are handed to the core [`Driver`] as they are ([`Driver::handle_bytes`]): a frame
+    /// that lies whole in one chunk is not copied, its payload is a slice of the chunk. The
+    /// session consumes bytes only while its queue of received events has room; the rest of a
+    /// chunk is kept in the driver, and the body is polled again only once the session has
+    /// consumed all of it ([`Driver::wants_input`]). So an application that stops polling holds
+    /// the body, and through it the connection and the server, back: at most one chunk, one
+    /// partial frame and the session's queue are buffered.
     ///
     /// # Example
     ///
@@ -117,11 +120,10 @@ pin_project_lite::pin_project! {
         // `None` once the last item was yielded.
         #[pin]
         body: Option<B>,
-        session: Session,
-        // The part of the last chunk that the session has not consumed yet.
-        pending: Bytes,
-        // The body ended: the session was told.
-        eof: bool,
+        // Its input side only: nothing it would send goes anywhere.
+        driver: Driver,
+        // How the body failed, which the session knows only as a reset.
+        failure: Option<Error>,
         // The last item was yielded.
         done: bool,
         received: u64,
@@ -150,9 +152,8 @@ impl<B> BodyEvents<B> {
     pub fn with_session(body: B, session: Session) -> Self {
         BodyEvents {
             body: Some(body),
-            session,
-            pending: Bytes::new(),
-            eof: false,
+            driver: Driver::new(session),
+            failure: None,
             done: false,
             received: 0,
             clock: Clock::default(),
@@ -189,80 +190,54 @@ where
         if *this.done {
             return Poll::Ready(None);
         }
-        let mut stalled = false;
         loop {
-            if let Some(event) = this.session.poll_event() {
+            if let Some(event) = this.driver.poll_event() {
                 if !event.is_terminal() {
                     return Poll::Ready(Some(Ok(event)));
                 }
                 *this.done = true;
                 this.body.set(None);
-                *this.pending = Bytes::new();
-                return Poll::Ready(Some(match event {
-                    SessionEvent::Failed(e) => Err(Error::Session(e)),
-                    other => Ok(other),
+                return Poll::Ready(Some(match (event, this.failure.take()) {
+                    // The body's own failure, with its cause.
+                    (SessionEvent::Failed(SessionError::Reset { .. }), Some(failure)) => {
+                        Err(failure)
+                    }
+                    (SessionEvent::Failed(e), _) => Err(Error::Session(e)),
+                    (other, _) => Ok(other),
                 }));
             }
-            if !this.pending.is_empty() {
-                let now = match this.clock.now() {
-                    Ok(now) => now,
-                    Err(e) => {
-                        *this.done = true;
-                        this.body.set(None);
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                };
-                let n = this.session.handle_bytes(this.pending, now);
-                this.pending.advance(n);
-                if n > 0 || !stalled {
-                    // With an empty event queue the session always consumes something; never
-                    // spin if it did not.
-                    stalled = n == 0;
-                    continue;
-                }
-                *this.done = true;
-                this.body.set(None);
-                *this.pending = Bytes::new();
-                return Poll::Ready(Some(Err(Error::Config(
-                    "the session stopped consuming input",
-                ))));
-            }
             let body = match this.body.as_mut().as_pin_mut() {
-                Some(body) if !*this.eof => body,
-                // Unreachable while the session keeps its contract (a terminal event follows
-                // the end of input); never spin on it.
+                Some(body) if this.driver.wants_input() => body,
+                // Unreachable while the driver keeps its contract (with no event to take, it
+                // wants input until its terminal event); never spin on it.
                 _ => {
                     *this.done = true;
                     this.body.set(None);
-                    return Poll::Ready(None);
+                    let err = "the body has no event and wants no input";
+                    return Poll::Ready(Some(Err(Error::Internal(err))));
                 }
             };
-            match body.poll_next(cx) {
-                Poll::Ready(Some(Ok(chunk))) => {
+            let input = match ready!(body.poll_next(cx)) {
+                Some(Ok(chunk)) => {
                     *this.received += chunk.len() as u64;
-                    *this.pending = chunk;
+                    Ok(Some(chunk))
                 }
-                Poll::Ready(None) => {
-                    *this.eof = true;
-                    match this.clock.now() {
-                        Ok(now) => this.session.handle_end_of_input(now),
-                        Err(e) => {
-                            *this.done = true;
-                            this.body.set(None);
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    // The events of the frames received whole were all delivered (the body is
-                    // polled only then); what a partial frame held is lost with the body.
-                    this.session.handle_reset("the body failed");
-                    *this.done = true;
-                    this.body.set(None);
+                None => Ok(None),
+                Some(Err(e)) => {
                     let cause: Box<dyn std::error::Error + Send + Sync> = e.into();
-                    return Poll::Ready(Some(Err(Error::Body(Arc::from(cause)))));
+                    Err(Error::Body(Arc::from(cause)))
                 }
-                Poll::Pending => return Poll::Pending,
+            };
+            match input.and_then(|input| Ok((input, this.clock.now()?))) {
+                Ok((Some(chunk), now)) => this.driver.handle_bytes(chunk, now),
+                Ok((None, now)) => this.driver.handle_eof(now),
+                // The body failed, or cannot be read on (the clock): the session fails with a
+                // reset after the events of the frames received whole; what a partial frame
+                // held is lost with the body. `failure` is what the application is told.
+                Err(err) => {
+                    this.driver.handle_reset(err.to_string());
+                    *this.failure = Some(err);
+                }
             }
         }
     }
@@ -281,9 +256,7 @@ where
 impl<B> fmt::Debug for BodyEvents<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BodyEvents")
-            .field("session", &self.session)
-            .field("pending", &self.pending.len())
-            .field("eof", &self.eof)
+            .field("driver", &self.driver)
             .field("done", &self.done)
             .field("received", &self.received)
             .finish_non_exhaustive()

@@ -246,6 +246,46 @@ impl Holding {
     }
 }
 
+impl Holding {
+    /// How many bytes of `chunk`, the next bytes of the stream, may be fed to its session now,
+    /// given `assembling`, the bytes of a frame it is assembling: at least one when ready. In the
+    /// middle of a frame all of them are charged; at a frame boundary the whole frames are free
+    /// and only the start of a frame cut short is charged. Pending when the budget is full
+    /// (`cx` is woken by a credit).
+    pub(crate) fn poll_admit(
+        &mut self,
+        chunk: &[u8],
+        assembling: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<usize> {
+        if assembling > 0 {
+            return self.poll_charge(chunk.len(), cx);
+        }
+        let whole = whole_frames_len(chunk);
+        let tail = chunk.len() - whole;
+        if tail == 0 {
+            return Poll::Ready(whole);
+        }
+        match self.poll_charge(tail, cx) {
+            Poll::Ready(n) => Poll::Ready(whole + n),
+            Poll::Pending if whole > 0 => Poll::Ready(whole),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// After bytes admitted by [`poll_admit`](Self::poll_admit) were fed, `before` being what the
+    /// session was assembling then: keeps charged what it assembles now (`assembling`) and,
+    /// when a frame being assembled was completed, the bytes of the messages it became
+    /// (`before + consumed`) until they are delivered; gives back the rest of the grant.
+    pub(crate) fn fed(&mut self, before: usize, consumed: usize, assembling: usize) {
+        self.set(if before == 0 {
+            assembling
+        } else {
+            before + consumed
+        });
+    }
+}
+
 impl Drop for Holding {
     fn drop(&mut self) {
         self.set(0);
@@ -258,7 +298,7 @@ impl Drop for Holding {
 /// How many leading bytes of `data` are whole frames, read from their preludes' lengths as the
 /// session reads them (a declared length under a prelude counts as a prelude). `data` starts at
 /// a frame boundary.
-pub(crate) fn whole_frames_len(data: &[u8]) -> usize {
+fn whole_frames_len(data: &[u8]) -> usize {
     const PRELUDE_LEN: usize = 12;
     let mut at = 0;
     while let Some(p) = data.get(at..at + PRELUDE_LEN) {
@@ -382,6 +422,31 @@ mod tests {
         assert_eq!(charge(&mut z, 5, &w), Poll::Pending);
         y.set(0);
         assert_eq!(charge(&mut z, 5, &w), Poll::Ready(5));
+    }
+
+    #[test]
+    fn whole_frames_at_a_boundary_are_free_and_a_cut_frame_is_charged() {
+        let server = Pool::new(1000);
+        let pools = budgets(10, &server);
+        let mut a = Holding::new(pools.clone());
+        let (_, w) = waker();
+        let mut cx = Context::from_waker(&w);
+        let mut chunk = 16u32.to_be_bytes().to_vec();
+        chunk.resize(16, 0);
+        chunk.extend(100u32.to_be_bytes());
+        chunk.resize(16 + 30, 0);
+        // The whole frame, and as much of the cut one as the budget has room for.
+        assert_eq!(a.poll_admit(&chunk, 0, &mut cx), Poll::Ready(26));
+        a.fed(0, 26, 10);
+        assert_eq!(pools.connection.used(), 10);
+        // In the middle of a frame, with a full budget: the overdraft.
+        assert_eq!(a.poll_admit(&chunk[26..], 10, &mut cx), Poll::Ready(20));
+        a.fed(10, 20, 30);
+        assert_eq!(pools.connection.used(), 30);
+        // Whole frames only: free, even with a full budget.
+        let mut b = Holding::new(pools.clone());
+        assert_eq!(b.poll_admit(&chunk[..16], 0, &mut cx), Poll::Ready(16));
+        assert_eq!(b.poll_admit(&chunk[16..], 0, &mut cx), Poll::Pending);
     }
 
     #[test]

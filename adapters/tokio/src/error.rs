@@ -55,9 +55,14 @@ pub enum Error {
     /// aborted.
     #[error("the command was refused: {0}")]
     Send(#[source] SendError),
-    /// The configuration cannot work: for example a server session given to a client stream.
+    /// The configuration cannot work: for example a server session given to a client stream,
+    /// or a response head asked of a server stream.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// An invariant of this crate did not hold (a bug): the stream was failed rather than left
+    /// to spin or hang. It says which.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A deadline of the server passed: the client did not complete the HTTP/2 handshake within
     /// [`ServerBuilder::handshake_timeout`](crate::ServerBuilder::handshake_timeout), or did not
     /// answer a keepalive `PING` within
@@ -68,7 +73,8 @@ pub enum Error {
     /// Connecting failed.
     #[error("could not connect: {0}")]
     Connect(#[source] Arc<io::Error>),
-    /// The system clock is outside the years 0 to 9999, so events cannot be signed.
+    /// The system clock is outside the years 0 to 9999, so events cannot be signed nor their
+    /// clock skew checked. Kind `clock_out_of_range`, as in every adapter and in `evs`.
     #[error("the system clock is unusable for signing: {0}")]
     Clock(#[source] TimeOutOfRange),
     /// An HTTP body read by [`BodyEvents`](crate::BodyEvents) failed: its connection was lost,
@@ -81,8 +87,9 @@ pub enum Error {
 impl Error {
     /// A stable `snake_case` name for the error: `reset`, `go_away`, `connection_lost`, `h2`,
     /// `status`, the session error's own kind (for example `signature_mismatch`), the refused
-    /// command's kind (for example `finished`), `config`, `timed_out`, `connect`, `clock` or
-    /// `body`.
+    /// command's kind (for example `finished`), `config`, `internal`, `timed_out`, `connect`,
+    /// `clock_out_of_range` or `body`. The same failure has the same kind in every adapter of
+    /// this project and in `evs`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Reset { .. } => "reset",
@@ -93,9 +100,10 @@ impl Error {
             Error::Session(e) => e.kind(),
             Error::Send(e) => e.kind(),
             Error::Config(_) => "config",
+            Error::Internal(_) => "internal",
             Error::TimedOut(_) => "timed_out",
             Error::Connect(_) => "connect",
-            Error::Clock(_) => "clock",
+            Error::Clock(_) => "clock_out_of_range",
             Error::Body(_) => "body",
         }
     }
@@ -116,14 +124,6 @@ impl Error {
         }
     }
 
-    /// A refused command; a refusal that reports the session's failure is that failure.
-    pub(crate) fn from_send(err: SendError) -> Error {
-        match err {
-            SendError::Failed(e) => Error::Session(e),
-            other => Error::Send(other),
-        }
-    }
-
     /// Whether this error explains a stream's end better than `earlier`, which was recorded
     /// first: a non-200 status explains the reset that follows it.
     pub(crate) fn supersedes(&self, earlier: &Error) -> bool {
@@ -132,5 +132,21 @@ impl Error {
                 earlier,
                 Error::Reset { .. } | Error::GoAway { .. } | Error::H2(_)
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kinds every adapter and `evs` share for the same failure.
+    #[test]
+    fn kinds_are_shared_with_the_other_adapters() {
+        let clock = Error::Clock(TimeOutOfRange { secs: i64::MAX });
+        assert_eq!(clock.kind(), "clock_out_of_range");
+        assert_eq!(Error::Internal("a bug").kind(), "internal");
+        assert_eq!(Error::Config("a server session").kind(), "config");
+        let refused = Error::Send(SendError::Finished);
+        assert_eq!(refused.kind(), SendError::Finished.kind());
     }
 }

@@ -2,19 +2,21 @@
 //! and h2: a client, a server, and the [`mirror`] server.
 //!
 //! Every protocol decision is the core's: each event stream is one
-//! [`eventstream::session::Session`], and this crate only moves its bytes between the session
-//! and an h2 stream and wakes the tasks that wait on it.
+//! [`eventstream::session::Session`] in the core's [`Driver`](eventstream::session::Driver),
+//! and this crate only moves its bytes between the driver and an h2 stream, tells it when the
+//! transport fails, and wakes the tasks that wait on it.
 //!
 //! ```text
 //!   application task A                       application task B
 //!   Sender::send / finish / abort            Receiver (a Stream of SessionEvent)
-//!        │ lock, command, poll_transmit            ▲ lock, poll_event
+//!        │ lock, apply(command)                    ▲ lock, poll_event
 //!        ▼                                         │
-//!   ┌──────────────── Mutex<Session> + wakers (never held across .await) ───────────────┐
+//!   ┌──────────────── Mutex<Driver> + wakers (never held across .await) ────────────────┐
 //!   └────────────────────────────────────────────────────────────────────────────────────┘
-//!        │ SendStream: reserve_capacity,           ▲ RecvStream: poll_data, handle_bytes,
-//!        │ poll_capacity, send_data, END_STREAM,   │ release_capacity for what the
-//!        ▼ RST_STREAM                              │ application consumed
+//!        │ take_output → send_data (capacity),     ▲ DATA → handle_bytes, END_STREAM →
+//!        │ poll_close → END_STREAM or RST_STREAM   │ handle_eof, RST_STREAM / GOAWAY / IO →
+//!        ▼                                         │ handle_reset; release_capacity as the
+//!                                                  │ application takes events
 //!   h2 connection task (one per connection) ─── TCP / TLS ─── the peer
 //! ```
 //!
@@ -92,6 +94,7 @@
 mod body;
 mod budget;
 mod client;
+mod clock;
 mod error;
 pub mod mirror;
 mod server;

@@ -1,15 +1,20 @@
-//! One event stream over one HTTP/2 stream: the core [`Session`] shared by a [`Sender`] and a
+//! One event stream over one HTTP/2 stream: the core [`Driver`] shared by a [`Sender`] and a
 //! [`Receiver`].
 //!
-//! Both halves lock the same `Mutex<Inner>` for the length of one synchronous step (a session
-//! command, a poll of h2), never across an `.await`. Each half registers its waker there too, so
-//! that what one half does (an abort, a failure, a reset) wakes the other.
+//! Both halves lock the same `Mutex<Inner>` for the length of one synchronous step (a command,
+//! a poll of h2), never across an `.await`. Each half registers its waker there too, so that what
+//! one half does (an abort, a failure, a reset) wakes the other. The driver decides what goes on
+//! the wire and what the application is told; this module only moves its bytes to and from h2
+//! and tells it when the transport fails ([`Driver::handle_reset`]).
 
-use crate::budget::{whole_frames_len, Holding};
+use crate::budget::Holding;
+use crate::clock::Clock;
 use crate::error::Error;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use eventstream::frame::Message;
-use eventstream::session::{ResetCause, SendError, Session, SessionEvent, Transmit};
+use eventstream::session::{
+    Close, Command, Driver, ResetCause, SendError, Session, SessionError, SessionEvent,
+};
 use eventstream::sign::SigningTime;
 use futures_core::Stream;
 use h2::{Reason, RecvStream, SendStream};
@@ -19,48 +24,10 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::Span;
 
 /// The most bytes of a non-200 response's body kept in [`Error::Status`].
 pub const MAX_ERROR_BODY_LEN: usize = 64 * 1024;
-
-/// The system clock in whole seconds, for signing and for clock-skew checks: the `SigningTime`
-/// of the current second is computed once.
-#[derive(Debug, Default)]
-pub(crate) struct Clock {
-    cached: Option<SigningTime>,
-}
-
-impl Clock {
-    /// The time now.
-    pub(crate) fn now(&mut self) -> Result<SigningTime, Error> {
-        let now = SystemTime::now();
-        let secs = now
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_secs()).ok());
-        match (self.cached, secs) {
-            (Some(t), Some(secs)) if t.unix_seconds() == secs => Ok(t),
-            _ => {
-                let t = SigningTime::from_system_time(now).map_err(Error::Clock)?;
-                self.cached = Some(t);
-                Ok(t)
-            }
-        }
-    }
-}
-
-/// Where our side of the HTTP/2 stream is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SendState {
-    /// Data may still be sent.
-    Open,
-    /// END_STREAM was handed to h2: our side is complete.
-    Ended,
-    /// RST_STREAM was sent (by us) or received.
-    Reset,
-}
 
 /// The HTTP/2 reason of a reset the session asks for: CANCEL when this end gave up (an abort,
 /// or the peer's exception or error), INTERNAL_ERROR when the session failed on the peer's input.
@@ -71,18 +38,21 @@ fn reason_for(cause: ResetCause) -> Reason {
     }
 }
 
+/// The bytes handed to the driver that its session has not taken yet (its window): not released
+/// to the peer, whose flow-control window bounds them.
+fn window_len(driver: &Driver) -> usize {
+    driver.buffered_input_len() - driver.session().buffered_input_len()
+}
+
 /// The state both halves share.
 pub(crate) struct Inner {
-    session: Session,
-    /// Our side of the h2 stream, until END_STREAM or RST_STREAM.
+    driver: Driver,
+    /// Our side of the h2 stream, until it is reset (by us or by the transport). Kept after
+    /// END_STREAM, so that dropping the receiver early still resets the stream.
     send: Option<SendStream<Bytes>>,
-    /// Wire bytes taken from the session and not yet handed to h2.
-    out: BytesMut,
-    /// The session asked for the half-close: END_STREAM goes with the last of `out`.
-    finish_queued: bool,
-    send_state: SendState,
-    /// The stream's failure, reported to both halves.
-    error: Option<Error>,
+    /// How the transport failed, which the session knows only as a reset
+    /// ([`SessionError::Reset`]): the application is told this instead, with its HTTP/2 detail.
+    transport: Option<Error>,
     sender_waker: Option<Waker>,
     receiver_waker: Option<Waker>,
     bytes_sent: u64,
@@ -91,22 +61,6 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Records the stream's failure (the first one wins, unless a later one explains it better)
-    /// and wakes both halves; returns the failure to report.
-    fn record(&mut self, err: Error) -> Error {
-        match &self.error {
-            Some(first) if !err.supersedes(first) => {}
-            _ => {
-                tracing::debug!(parent: &self.span, error = %err, "event stream failed");
-                self.error = Some(err);
-            }
-        }
-        self.wake_both();
-        self.error
-            .clone()
-            .unwrap_or(Error::Config("no error recorded"))
-    }
-
     fn wake_both(&mut self) {
         if let Some(w) = self.sender_waker.take() {
             w.wake();
@@ -116,156 +70,159 @@ impl Inner {
         }
     }
 
-    /// Takes everything the session wants to transmit: bytes into `out`, a half-close as
-    /// `finish_queued`, a reset at once.
-    fn collect(&mut self) {
-        while let Some(t) = self.session.poll_transmit(&mut self.out) {
-            match t {
-                Transmit::Finish => self.finish_queued = true,
-                Transmit::Reset(cause) => self.reset_stream(reason_for(cause)),
-                _ => {}
+    /// The transport failed with `err` (a reset, GOAWAY, a lost connection, an h2 error, a
+    /// non-200 response), or the stream cannot go on (the clock): the session is told, and fails
+    /// with a reset after the events it received; our side of the h2 stream is reset (CANCEL)
+    /// unless it is closed already, and both halves are woken. Returns what to report.
+    fn fail(&mut self, err: Error) -> Error {
+        tracing::debug!(parent: &self.span, error = %err, "event stream failed");
+        if let Some(mut send) = self.send.take() {
+            if !self.driver.is_closed() {
+                send.send_reset(Reason::CANCEL);
             }
+        }
+        self.driver.handle_reset(err.to_string());
+        match &self.transport {
+            Some(first) if !err.supersedes(first) => {}
+            _ => self.transport = Some(err),
+        }
+        self.wake_both();
+        self.closed_error()
+    }
+
+    /// What the application is told of the session's failure: a reset is the transport's
+    /// failure, with its HTTP/2 detail.
+    fn failure(&self, err: SessionError) -> Error {
+        match (&err, &self.transport) {
+            (SessionError::Reset { .. }, Some(transport)) => transport.clone(),
+            _ => Error::Session(err),
         }
     }
 
-    /// Sends RST_STREAM with `reason`.
-    fn reset_stream(&mut self, reason: Reason) {
-        self.out.clear();
-        self.finish_queued = false;
+    /// What a refused command is reported as: a refusal that reports a failure is that failure,
+    /// and after the transport failed, the transport's failure.
+    fn refused(&self, err: SendError) -> Error {
+        match (err, &self.transport) {
+            (SendError::Failed(e), _) => self.failure(e),
+            (SendError::Aborted, Some(transport)) => transport.clone(),
+            (other, _) => Error::Send(other),
+        }
+    }
+
+    /// Why our side of the stream can send nothing more: the transport's failure, the session's,
+    /// or an abort.
+    fn closed_error(&self) -> Error {
+        match (&self.transport, self.driver.session().error()) {
+            (Some(transport), _) => transport.clone(),
+            (None, Some(e)) => Error::Session(e.clone()),
+            (None, None) => Error::Send(SendError::Aborted),
+        }
+    }
+
+    /// Sends RST_STREAM for the session's `cause`.
+    fn reset_stream(&mut self, cause: ResetCause) {
         if let Some(mut send) = self.send.take() {
+            let reason = reason_for(cause);
             tracing::debug!(parent: &self.span, %reason, "resetting the stream");
             send.send_reset(reason);
         }
-        self.send_state = SendState::Reset;
         self.wake_both();
     }
 
-    /// After the session took input: a reset it asks for (the peer's exception or error ends
-    /// our open side) goes out at once.
-    fn after_input(&mut self) {
-        self.collect();
-    }
-
-    /// After the application took the session's terminal event: what it asks of the transport
-    /// goes out. A failure resets the stream or, at a server reporting failures, sends the
-    /// `error` message and the half-close. That reply is handed to h2 without waiting for
-    /// capacity: the failed session accepts no further commands, so what is buffered is at
-    /// most one message and the reply.
-    fn after_terminal(&mut self) {
-        self.collect();
-        if self.session.error().is_some()
-            && self.send_state == SendState::Open
-            && (self.finish_queued || !self.out.is_empty())
-        {
-            let data = self.out.split().freeze();
-            let end = self.finish_queued;
-            if let Some(send) = self.send.as_mut() {
-                self.bytes_sent += data.len() as u64;
-                match send.send_data(data, end) {
-                    Ok(()) if end => self.ended(),
-                    Ok(()) => {}
-                    Err(e) => {
-                        let e = Error::from_h2(e);
-                        self.record(e);
-                    }
-                }
-            }
+    /// Hands `data` to h2, with END_STREAM when `end`; a failure fails the stream.
+    fn send_data(&mut self, data: Bytes, end: bool) -> Result<(), Error> {
+        let Some(send) = self.send.as_mut() else {
+            return Err(self.closed_error());
+        };
+        let n = data.len();
+        if let Err(e) = send.send_data(data, end) {
+            // h2 may say only that the stream cannot send: its reset, or the connection's end,
+            // says why.
+            let mut cx = Context::from_waker(Waker::noop());
+            let err = match send.poll_reset(&mut cx) {
+                Poll::Ready(Ok(reason)) => Error::Reset { reason },
+                Poll::Ready(Err(gone)) if gone.is_io() || gone.is_remote() => Error::from_h2(gone),
+                _ => Error::from_h2(e),
+            };
+            return Err(self.fail(err));
         }
-        self.wake_both();
+        self.bytes_sent += n as u64;
+        tracing::trace!(parent: &self.span, bytes = n, end_stream = end, "sent");
+        Ok(())
     }
 
-    /// END_STREAM was handed to h2. The `SendStream` is kept: dropping the receiver early
-    /// still resets the stream.
-    fn ended(&mut self) {
-        self.finish_queued = false;
-        self.send_state = SendState::Ended;
-        tracing::trace!(parent: &self.span, "our side is complete");
+    /// Hands up to `max` bytes of the driver's output to h2 and, once it is all out, closes our
+    /// side as the driver says: END_STREAM with the last bytes, or RST_STREAM. True once there is
+    /// nothing left to do.
+    fn write(&mut self, max: usize) -> Result<bool, Error> {
+        let data = self.driver.take_output(max);
+        let close = self.driver.poll_close();
+        let end = close == Some(Close::Finish);
+        if !data.is_empty() || end {
+            self.send_data(data, end)?;
+        }
+        if let Some(Close::Reset(cause)) = close {
+            self.reset_stream(cause);
+            return Err(self.closed_error());
+        }
+        Ok(close.is_some() || self.driver.output().is_empty())
     }
 
-    /// What a refused or failed send reports: the stream's failure if it has one.
-    fn closed_error(&self) -> Error {
-        self.error
-            .clone()
-            .unwrap_or(Error::Send(SendError::Aborted))
+    /// Carries out what the session asks of the transport when the receiver fed it input or
+    /// took an event, without waiting for the sender: a reset at once (the peer's exception or
+    /// error ended the stream, the application learned of a failure), and after the terminal
+    /// event (`terminal`) whatever the session still sends and its close, such as a server's
+    /// `error` report and the half-close. That is handed to h2 without waiting for capacity:
+    /// what is pending then is at most one message (a command whose future was dropped) and
+    /// the session's answer.
+    fn answer(&mut self, terminal: bool) {
+        if terminal || self.driver.pending_reset().is_some() {
+            // A failure is the session's now, and reported by it.
+            let _ = self.write(if terminal { usize::MAX } else { 0 });
+            self.wake_both();
+        }
     }
 
-    /// Hands `out` to h2 as its send capacity allows, then END_STREAM if the session asked for
-    /// it. Ready when everything was handed over.
+    /// Hands the driver's output to h2 as its send capacity allows, then closes our side as the
+    /// driver says. Ready when everything was handed over.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            match self.send_state {
-                SendState::Reset => return Poll::Ready(Err(self.closed_error())),
-                SendState::Ended => return Poll::Ready(Ok(())),
-                SendState::Open => {}
-            }
-            if self.out.is_empty() && !self.finish_queued {
-                return Poll::Ready(Ok(()));
-            }
+            let pending = self.driver.output().len();
             let Some(send) = self.send.as_mut() else {
+                // Reset: by us (an abort, the session's answer) or by the transport.
                 return Poll::Ready(Err(self.closed_error()));
             };
-            if self.out.is_empty() {
-                if let Err(e) = send.send_data(Bytes::new(), true) {
-                    return Poll::Ready(Err(self.fail_send(e)));
+            let capacity = match pending {
+                0 => 0,
+                _ => {
+                    send.reserve_capacity(pending);
+                    send.capacity()
                 }
-                self.ended();
-                return Poll::Ready(Ok(()));
-            }
-            send.reserve_capacity(self.out.len());
-            let capacity = send.capacity();
-            if capacity == 0 {
-                match send.poll_capacity(cx) {
+            };
+            if pending > 0 && capacity == 0 {
+                let err = match send.poll_capacity(cx) {
                     Poll::Ready(Some(Ok(_))) => continue,
-                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(self.fail_send(e))),
-                    Poll::Ready(None) => {
-                        // The stream can no longer send: find out why.
-                        let err = match send.poll_reset(cx) {
-                            Poll::Ready(Ok(reason)) => Error::Reset { reason },
-                            Poll::Ready(Err(e)) => Error::from_h2(e),
-                            Poll::Pending => self.closed_error(),
-                        };
-                        self.send = None;
-                        self.send_state = SendState::Reset;
-                        return Poll::Ready(Err(self.record(err)));
-                    }
-                    Poll::Pending => {
-                        // A reset from the peer ends the wait too.
-                        if let Poll::Ready(res) = send.poll_reset(cx) {
-                            let err = match res {
-                                Ok(reason) => Error::Reset { reason },
-                                Err(e) => Error::from_h2(e),
-                            };
-                            self.send = None;
-                            self.send_state = SendState::Reset;
-                            return Poll::Ready(Err(self.record(err)));
+                    Poll::Ready(Some(Err(e))) => Error::from_h2(e),
+                    // The stream can no longer send, or a reset from the peer ends the wait.
+                    polled => match send.poll_reset(cx) {
+                        Poll::Ready(Ok(reason)) => Error::Reset { reason },
+                        Poll::Ready(Err(e)) => Error::from_h2(e),
+                        Poll::Pending if polled.is_ready() => {
+                            Error::Internal("h2 ended the stream's sending side without a reset")
                         }
-                        self.sender_waker = Some(cx.waker().clone());
-                        return Poll::Pending;
-                    }
-                }
+                        Poll::Pending => {
+                            self.sender_waker = Some(cx.waker().clone());
+                            return Poll::Pending;
+                        }
+                    },
+                };
+                return Poll::Ready(Err(self.fail(err)));
             }
-            let n = capacity.min(self.out.len());
-            let last = n == self.out.len() && self.finish_queued;
-            let chunk = self.out.split_to(n).freeze();
-            if let Err(e) = send.send_data(chunk, last) {
-                return Poll::Ready(Err(self.fail_send(e)));
-            }
-            self.bytes_sent += n as u64;
-            tracing::trace!(parent: &self.span, bytes = n, end_stream = last, "sent");
-            if last {
-                self.ended();
-                return Poll::Ready(Ok(()));
+            match self.write(capacity) {
+                Ok(false) => {}
+                done => return Poll::Ready(done.map(drop)),
             }
         }
-    }
-
-    /// An h2 error on our side of the stream: it is closed, and the stream failed.
-    fn fail_send(&mut self, e: h2::Error) -> Error {
-        self.send = None;
-        self.send_state = SendState::Reset;
-        self.out.clear();
-        self.finish_queued = false;
-        self.record(Error::from_h2(e))
     }
 }
 
@@ -285,12 +242,9 @@ impl Shared {
     ) -> Arc<Shared> {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
-                session,
+                driver: Driver::new(session),
                 send: Some(send),
-                out: BytesMut::new(),
-                finish_queued: false,
-                send_state: SendState::Open,
-                error: None,
+                transport: None,
                 sender_waker: None,
                 receiver_waker: None,
                 bytes_sent: 0,
@@ -317,6 +271,11 @@ impl Shared {
 /// send capacity: a peer that does not read holds the sender back, and at most one message is
 /// buffered here. A command whose future is dropped before it completes has still been accepted
 /// by the session; its bytes go out with the next command (or with [`flush`](Self::flush)).
+///
+/// A failure of the stream found while sending (the peer's `RST_STREAM`, `GOAWAY`, a lost
+/// connection) is told to the session, as one found while receiving is: the command returns it
+/// with its HTTP/2 detail, and the [`Receiver`] yields it after the events the session had
+/// received.
 ///
 /// # Dropping
 ///
@@ -345,30 +304,18 @@ impl Sender {
     }
 
     /// Runs a session command at the current time, then flushes.
-    async fn command(
-        &mut self,
-        f: impl FnOnce(&mut Session, SigningTime) -> Result<(), SendError>,
-    ) -> Result<(), Error> {
-        let leftover = {
-            let inner = self.shared.lock();
-            if let Some(e) = &inner.error {
-                return Err(e.clone());
-            }
-            !inner.out.is_empty() || inner.finish_queued
-        };
-        if leftover {
+    async fn command(&mut self, command: Command) -> Result<(), Error> {
+        if self.shared.lock().driver.wants_output() {
             // Bytes of an earlier command whose future was dropped go first.
             self.flush().await?;
         }
         {
             let _enter = self.shared.span.enter();
             let mut inner = self.shared.lock();
-            if let Some(e) = &inner.error {
-                return Err(e.clone());
-            }
             let now = inner.clock.now()?;
-            f(&mut inner.session, now).map_err(Error::from_send)?;
-            inner.collect();
+            if let Err(e) = inner.driver.apply(command, now) {
+                return Err(inner.refused(e));
+            }
         }
         self.flush().await
     }
@@ -379,7 +326,7 @@ impl Sender {
     ///
     /// The stream's failure, or [`Error::Send`] when the session refuses the command.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.command(|s, t| s.send(message, t)).await
+        self.command(Command::Send(message)).await
     }
 
     /// Sends the RPC initial request (client; see [`Session::send_initial_request`]).
@@ -388,8 +335,7 @@ impl Sender {
     ///
     /// As [`send`](Self::send).
     pub async fn send_initial_request(&mut self, message: Message) -> Result<(), Error> {
-        self.command(|s, t| s.send_initial_request(message, t))
-            .await
+        self.command(Command::InitialRequest(message)).await
     }
 
     /// Sends the RPC initial response (server; see [`Session::send_initial_response`]).
@@ -398,8 +344,7 @@ impl Sender {
     ///
     /// As [`send`](Self::send).
     pub async fn send_initial_response(&mut self, message: Message) -> Result<(), Error> {
-        self.command(|s, t| s.send_initial_response(message, t))
-            .await
+        self.command(Command::InitialResponse(message)).await
     }
 
     /// Ends the stream with a modeled error (server; see [`Session::send_exception`]): the
@@ -409,7 +354,7 @@ impl Sender {
     ///
     /// As [`send`](Self::send).
     pub async fn send_exception(&mut self, message: Message) -> Result<(), Error> {
-        self.command(|s, t| s.send_exception(message, t)).await
+        self.command(Command::Exception(message)).await
     }
 
     /// Ends the stream with an unmodeled error (server; see [`Session::send_error`]): the
@@ -419,7 +364,8 @@ impl Sender {
     ///
     /// As [`send`](Self::send).
     pub async fn send_error(&mut self, code: &str, text: &str) -> Result<(), Error> {
-        self.command(|s, t| s.send_error(code, text, t)).await
+        let (code, text) = (code.into(), text.into());
+        self.command(Command::Error { code, text }).await
     }
 
     /// Ends our side cleanly: the (signed) end frame, then END_STREAM. Completes when both were
@@ -430,7 +376,7 @@ impl Sender {
     ///
     /// As [`send`](Self::send).
     pub async fn finish(&mut self) -> Result<(), Error> {
-        self.command(|s, t| s.finish(t)).await
+        self.command(Command::Finish).await
     }
 
     /// Waits until every byte the session queued was handed to h2 (and END_STREAM, after
@@ -452,23 +398,18 @@ impl Sender {
     /// Later commands return [`Error::Send`] with [`SendError::Aborted`]. Idempotent.
     pub fn abort(&mut self) {
         let _enter = self.shared.span.enter();
-        let mut inner = self.shared.lock();
-        abort(&mut inner);
+        abort(&mut self.shared.lock());
     }
 }
 
-/// Aborts the session and resets the stream (even when our side is complete: the receiver
-/// stops reading).
+/// Aborts the session, and resets the stream as it asks (even when our side is complete: the
+/// receiver stops reading).
 fn abort(inner: &mut Inner) {
-    if inner.send_state == SendState::Reset {
-        return;
-    }
-    inner.session.abort();
-    inner.collect();
-    if inner.send_state != SendState::Reset {
-        // The session had already handed out its half-close.
-        inner.reset_stream(Reason::CANCEL);
-    }
+    // An abort signs nothing: any time does, even when the clock is unusable.
+    let now = inner.clock.now().unwrap_or(SigningTime::EPOCH);
+    // Never refused.
+    let _ = inner.driver.apply(Command::Abort, now);
+    inner.answer(false);
     inner.wake_both();
 }
 
@@ -476,7 +417,7 @@ impl Drop for Sender {
     fn drop(&mut self) {
         let _enter = self.shared.span.enter();
         let mut inner = self.shared.lock();
-        if inner.send_state == SendState::Open {
+        if !inner.driver.is_closed() {
             tracing::debug!("sender dropped before the end of the stream: aborting");
             abort(&mut inner);
         }
@@ -501,8 +442,10 @@ enum Head {
         parts: http::response::Parts,
         body: BytesMut,
     },
-    /// The head arrived (or, at a server, there is none to wait for).
-    Ready,
+    /// The head arrived, or its wait failed.
+    Done,
+    /// A server's receiver: there is no head to wait for.
+    Server,
 }
 
 /// The receiving half of an event stream: a [`Stream`] of the session's events.
@@ -512,6 +455,10 @@ enum Head {
 /// `Ok(Closed)` (this end aborted), or `Err(_)`: a failure of the session
 /// ([`Error::Session`]; [`SessionEvent::Failed`] is never yielded), of the stream (a reset, a
 /// lost connection) or, at a client, a non-200 response ([`Error::Status`]). Then `None`.
+///
+/// A failure of the stream reaches the session like any other input: it is the last item, after
+/// the events the session received before it, reported with its HTTP/2 detail
+/// ([`Error::Reset`], [`Error::GoAway`], [`Error::ConnectionLost`], [`Error::H2`]).
 ///
 /// # Flow control
 ///
@@ -541,16 +488,14 @@ pub struct Receiver {
     head_state: Head,
     head: Option<http::response::Parts>,
     recv: Option<RecvStream>,
-    /// Bytes taken from h2 that the session has not consumed yet.
-    pending: Bytes,
-    /// Chunks taken from h2 while the stream waited for the budget (so that h2 still reports a
-    /// reset or a lost connection), fed after `pending`; their capacity is not released.
-    backlog: VecDeque<Bytes>,
-    /// Bytes the session consumed whose capacity was not released yet.
-    consumed: usize,
-    eof: bool,
+    /// Chunks taken from h2 and not handed to the driver yet: held back by the budget, and taken
+    /// while waiting for it, so that h2 still reports a reset or a lost connection. Their
+    /// capacity is not released.
+    held: VecDeque<Bytes>,
     done: bool,
     received: u64,
+    /// The bytes handed to the driver.
+    fed: u64,
     released: u64,
     /// A server stream's share of the buffered-frame budgets.
     budget: Option<Holding>,
@@ -568,7 +513,7 @@ impl Receiver {
         body: RecvStream,
         budget: Option<Holding>,
     ) -> Receiver {
-        Receiver::new(shared, Head::Ready, Some(body), budget)
+        Receiver::new(shared, Head::Server, Some(body), budget)
     }
 
     fn new(
@@ -582,12 +527,10 @@ impl Receiver {
             head_state,
             head: None,
             recv,
-            pending: Bytes::new(),
-            backlog: VecDeque::new(),
-            consumed: 0,
-            eof: false,
+            held: VecDeque::new(),
             done: false,
             received: 0,
+            fed: 0,
             released: 0,
             budget,
         }
@@ -613,15 +556,20 @@ impl Receiver {
     /// without it (once the stream yielded it, this method returns the head that came, or the
     /// failure again).
     pub async fn response(&mut self) -> Result<&http::response::Parts, Error> {
-        poll_fn(|cx| self.poll_head(cx)).await?;
+        if let Head::Server = self.head_state {
+            return Err(Error::Config("a server stream has no response head"));
+        }
+        poll_fn(|cx| self.poll_head(cx)).await;
+        let ok = matches!(&self.head, Some(head) if head.status == http::StatusCode::OK);
+        if !ok && !self.done {
+            // The head's failure is the stream's last item (no event comes before the head).
+            if let Some(Err(e)) = self.recv().await {
+                return Err(e);
+            }
+        }
         match &self.head {
             Some(head) => Ok(head),
-            None => Err(self
-                .shared
-                .lock()
-                .error
-                .clone()
-                .unwrap_or(Error::Config("a server stream has no response head"))),
+            None => Err(self.shared.lock().closed_error()),
         }
     }
 
@@ -641,109 +589,143 @@ impl Receiver {
         self.received - self.released
     }
 
-    /// Releases the capacity of the bytes the session consumed.
-    fn release(&mut self) {
-        if self.consumed == 0 {
+    /// Releases capacity up to `total` bytes in all.
+    fn release_to(&mut self, total: u64) {
+        let Some(owed) = total.checked_sub(self.released).filter(|&n| n > 0) else {
             return;
-        }
+        };
         if let Some(recv) = self.recv.as_mut() {
             // Fails only when the stream is gone, and then nothing is owed.
-            let _ = recv.flow_control().release_capacity(self.consumed);
+            let _ = recv.flow_control().release_capacity(owed as usize);
         }
-        self.released += self.consumed as u64;
-        self.consumed = 0;
+        self.released = total;
     }
 
-    /// Drops the bytes not fed to the session, as consumed.
-    fn discard_input(&mut self) {
-        self.consumed += self.pending.len();
-        self.pending = Bytes::new();
-        self.consumed += self.backlog.drain(..).map(|b| b.len()).sum::<usize>();
-    }
-
-    /// This half is over: release what is owed, give the budget back and let go of the h2
-    /// stream.
+    /// This half is over: what was received and not consumed is discarded, its capacity
+    /// released; the budget goes back and the h2 stream is let go.
     fn close(&mut self) {
-        self.discard_input();
-        self.release();
+        self.held.clear();
+        self.release_to(self.received);
         self.recv = None;
         self.budget = None;
         self.done = true;
         self.shared.lock().receiver_waker = None;
     }
 
-    /// How many bytes of `pending` may be fed to `session` now, within the budget; at least one
-    /// when ready. Pending when the budget is full (the budget wakes `cx`).
-    fn admit(&mut self, session: &Session, cx: &mut Context<'_>) -> Poll<usize> {
-        let Some(budget) = self.budget.as_mut() else {
-            return Poll::Ready(self.pending.len());
-        };
-        if session.buffered_input_len() > 0 {
-            // In the middle of a frame: at most all of it may be buffered.
-            return budget.poll_charge(self.pending.len(), cx);
-        }
-        // At a frame boundary: whole frames are handed on without being buffered; only the
-        // start of a frame cut short needs the budget.
-        let whole = whole_frames_len(&self.pending);
-        let tail = self.pending.len() - whole;
-        if tail == 0 {
-            return Poll::Ready(whole);
-        }
-        match budget.poll_charge(tail, cx) {
-            Poll::Ready(n) => Poll::Ready(whole + n),
-            Poll::Pending if whole > 0 => Poll::Ready(whole),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// While the stream waits for the budget: takes what h2 has for it into `backlog` (within
-    /// the window: no capacity is released), so that h2 keeps this task's waker and reports a
-    /// reset or a lost connection. Ready only with such a failure.
-    fn poll_backlog(&mut self, cx: &mut Context<'_>) -> Poll<h2::Error> {
+    /// Takes the next DATA chunk from h2 into `held`; `None` at the end of the body.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<(), h2::Error>>> {
         let Some(recv) = self.recv.as_mut() else {
-            return Poll::Pending;
+            return Poll::Ready(None);
         };
-        loop {
-            match recv.poll_data(cx) {
-                Poll::Ready(Some(Ok(data))) => {
-                    self.received += data.len() as u64;
-                    tracing::trace!(bytes = data.len(), "received while waiting for the budget");
-                    self.backlog.push_back(data);
-                }
-                // The end of the body is found again once the backlog is fed.
-                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(e),
-            }
+        let data = match ready!(recv.poll_data(cx)) {
+            Some(Ok(data)) => data,
+            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            None => return Poll::Ready(None),
+        };
+        self.received += data.len() as u64;
+        tracing::trace!(bytes = data.len(), "received");
+        if !data.is_empty() {
+            self.held.push_back(data);
         }
+        Poll::Ready(Some(Ok(())))
     }
 
-    /// Waits for the response head (client) and reads a non-200 response's body.
-    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            match &mut self.head_state {
-                Head::Ready => return Poll::Ready(Ok(())),
-                Head::Waiting(response) => match ready!(Pin::new(response).poll(cx)) {
-                    Ok(response) => {
-                        let (parts, body) = response.into_parts();
-                        tracing::debug!(parent: &self.shared.span, status = %parts.status, "response");
-                        self.recv = Some(body);
-                        if parts.status == http::StatusCode::OK {
-                            self.head = Some(parts);
-                            self.head_state = Head::Ready;
-                        } else {
-                            self.head_state = Head::ErrorBody {
-                                parts,
-                                body: BytesMut::new(),
-                            };
+    /// Moves input to the driver: bytes held back by the budget, then from h2; the end of the
+    /// body; a failure of the stream. Ready when something moved, pending when nothing can.
+    fn poll_input(&mut self, inner: &mut Inner, cx: &mut Context<'_>) -> Poll<()> {
+        if self.held.is_empty() {
+            match ready!(self.poll_data(cx)) {
+                Some(Ok(())) if self.held.is_empty() => return Poll::Ready(()),
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    inner.fail(Error::from_h2(e));
+                    return Poll::Ready(());
+                }
+                None => {
+                    match inner.clock.now() {
+                        Ok(now) => inner.driver.handle_eof(now),
+                        Err(e) => {
+                            inner.fail(e);
                         }
                     }
-                    Err(e) => {
-                        self.head_state = Head::Ready;
-                        let err = self.shared.lock().record(Error::from_h2(e));
-                        self.close();
-                        return Poll::Ready(Err(err));
+                    inner.answer(false);
+                    return Poll::Ready(());
+                }
+            }
+        }
+        // The window is empty here: what the driver buffers is the frame being assembled.
+        let before = inner.driver.buffered_input_len();
+        let (Some(chunk), budget) = (self.held.front_mut(), self.budget.as_mut()) else {
+            return Poll::Ready(());
+        };
+        let admitted = match budget {
+            None => chunk.len(),
+            Some(budget) => match budget.poll_admit(chunk, before, cx) {
+                Poll::Ready(n) => n,
+                // Over the budget: feed nothing, release nothing, until a credit wakes this
+                // task. Meanwhile take what h2 has (within the window), so that a failure of the
+                // stream, or an abort, wakes it too; the end of the body is found again later.
+                Poll::Pending => loop {
+                    match self.poll_data(cx) {
+                        Poll::Ready(Some(Ok(()))) => {}
+                        Poll::Ready(Some(Err(e))) => {
+                            inner.fail(Error::from_h2(e));
+                            return Poll::Ready(());
+                        }
+                        Poll::Ready(None) | Poll::Pending => return Poll::Pending,
                     }
                 },
+            },
+        };
+        let now = match inner.clock.now() {
+            Ok(now) => now,
+            Err(e) => {
+                inner.fail(e);
+                return Poll::Ready(());
+            }
+        };
+        let data = chunk.split_to(admitted);
+        if chunk.is_empty() {
+            self.held.pop_front();
+        }
+        inner.driver.handle_bytes(data, now);
+        self.fed += admitted as u64;
+        if let Some(budget) = self.budget.as_mut() {
+            // The driver's window is not charged: it is not released, so flow control bounds it.
+            let window = window_len(&inner.driver);
+            let assembling = inner.driver.buffered_input_len() - window;
+            budget.fed(before, admitted - window, assembling);
+        }
+        inner.answer(false);
+        Poll::Ready(())
+    }
+
+    /// Waits for the response head (client) and reads a non-200 response's body; a failure of
+    /// either goes to the session. Ready once the head arrived or failed.
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match &mut self.head_state {
+                Head::Done | Head::Server => return Poll::Ready(()),
+                Head::Waiting(response) => {
+                    let response = ready!(Pin::new(response).poll(cx));
+                    self.head_state = Head::Done;
+                    match response {
+                        Ok(response) => {
+                            let (parts, body) = response.into_parts();
+                            tracing::debug!(parent: &self.shared.span, status = %parts.status, "response");
+                            self.recv = Some(body);
+                            if parts.status == http::StatusCode::OK {
+                                self.head = Some(parts);
+                            } else {
+                                let body = BytesMut::new();
+                                self.head_state = Head::ErrorBody { parts, body };
+                            }
+                        }
+                        Err(e) => {
+                            self.shared.lock().fail(Error::from_h2(e));
+                        }
+                    }
+                }
                 Head::ErrorBody { body, .. } => {
                     if let Some(recv) = self.recv.as_mut() {
                         while body.len() < MAX_ERROR_BODY_LEN {
@@ -758,7 +740,7 @@ impl Receiver {
                         }
                     }
                     let Head::ErrorBody { parts, body } =
-                        std::mem::replace(&mut self.head_state, Head::Ready)
+                        std::mem::replace(&mut self.head_state, Head::Done)
                     else {
                         continue;
                     };
@@ -768,17 +750,8 @@ impl Receiver {
                         body: body.freeze(),
                     };
                     self.head = Some(parts);
-                    let err = {
-                        let mut inner = self.shared.lock();
-                        let err = inner.record(err);
-                        // Nothing we send can matter now.
-                        if inner.send_state == SendState::Open {
-                            inner.reset_stream(Reason::CANCEL);
-                        }
-                        err
-                    };
-                    self.close();
-                    return Poll::Ready(Err(err));
+                    // Nothing we send can matter now: the stream is reset.
+                    self.shared.lock().fail(err);
                 }
             }
         }
@@ -795,138 +768,44 @@ impl Stream for Receiver {
         }
         let span = this.shared.span.clone();
         let _enter = span.enter();
-        if let Err(e) = ready!(this.poll_head(cx)) {
-            return Poll::Ready(Some(Err(e)));
-        }
+        ready!(this.poll_head(cx));
         let shared = this.shared.clone();
         let mut inner = shared.lock();
-        let mut stalled = false;
         loop {
-            if let Some(event) = inner.session.poll_event() {
-                if !event.is_terminal() {
+            if let Some(event) = inner.driver.poll_event() {
+                let terminal = event.is_terminal();
+                inner.answer(terminal);
+                if !terminal {
                     return Poll::Ready(Some(Ok(event)));
                 }
                 let item = match event {
-                    SessionEvent::Failed(e) => {
-                        inner.record(Error::Session(e.clone()));
-                        Err(Error::Session(e))
-                    }
+                    SessionEvent::Failed(e) => Err(inner.failure(e)),
                     other => Ok(other),
                 };
-                inner.after_terminal();
                 drop(inner);
                 this.close();
                 return Poll::Ready(Some(item));
             }
-            // Every message the session consumed bytes for has been delivered (a frame being
-            // assembled aside): give the window back for them, and the budget for the frames
-            // the application has taken and come back from.
+            // Every event was taken, so the session consumed everything fed (a frame being
+            // assembled aside): give the window back for it, and the budget for the frames the
+            // application has taken and come back from.
             if let Some(budget) = this.budget.as_mut() {
-                budget.set(inner.session.buffered_input_len());
+                budget.set(inner.driver.buffered_input_len());
             }
-            this.release();
-            if this.pending.is_empty() {
-                if let Some(next) = this.backlog.pop_front() {
-                    this.pending = next;
-                }
-            }
-            if !this.pending.is_empty() {
-                let admitted = match this.admit(&inner.session, cx) {
-                    Poll::Ready(n) => n,
-                    Poll::Pending => {
-                        // Over the budget: feed nothing, release nothing, until a credit wakes
-                        // this task; a failure of the stream or an abort wakes it too.
-                        if let Poll::Ready(e) = this.poll_backlog(cx) {
-                            // What was received and not fed is moot on a dead stream.
-                            let err = inner.record(Error::from_h2(e));
-                            drop(inner);
-                            this.close();
-                            return Poll::Ready(Some(Err(err)));
-                        }
-                        inner.receiver_waker = Some(cx.waker().clone());
-                        return Poll::Pending;
-                    }
-                };
-                let now = match inner.clock.now() {
-                    Ok(now) => now,
-                    Err(e) => {
-                        let err = inner.record(e);
-                        drop(inner);
-                        this.close();
-                        return Poll::Ready(Some(Err(err)));
-                    }
-                };
-                let before = inner.session.buffered_input_len();
-                let n = if admitted < this.pending.len() {
-                    inner
-                        .session
-                        .handle_bytes(&this.pending.slice(..admitted), now)
-                } else {
-                    inner.session.handle_bytes(&this.pending, now)
-                };
-                this.pending.advance(n);
-                this.consumed += n;
-                if let Some(budget) = this.budget.as_mut() {
-                    // Keep charged what the session buffers now and, when a buffered frame was
-                    // completed, the bytes of the messages it became until they are delivered;
-                    // whole frames taken at a boundary cost nothing. Give back the rest of the
-                    // grant.
-                    let after = inner.session.buffered_input_len();
-                    budget.set(if before == 0 { after } else { before + n });
-                }
-                inner.after_input();
-                if n > 0 || !stalled {
-                    // With an empty event queue the session always consumes something; never
-                    // spin if it did not.
-                    stalled = n == 0;
-                    continue;
-                }
-                let err = inner.record(Error::Config("the session stopped consuming input"));
+            this.release_to(this.fed - window_len(&inner.driver) as u64);
+            if !inner.driver.wants_input() {
+                // Unreachable while the driver keeps its contract (with no event to take, it
+                // wants input until its terminal event); never spin on it.
+                let err = inner.fail(Error::Internal(
+                    "the stream has no event and wants no input",
+                ));
                 drop(inner);
                 this.close();
                 return Poll::Ready(Some(Err(err)));
             }
-            if this.eof {
-                // Unreachable while the session keeps its contract (a terminal event follows the
-                // end of input); never spin on it.
-                drop(inner);
-                this.close();
-                return Poll::Ready(None);
-            }
-            let Some(recv) = this.recv.as_mut() else {
-                drop(inner);
-                this.close();
-                return Poll::Ready(None);
-            };
-            match recv.poll_data(cx) {
-                Poll::Ready(Some(Ok(data))) => {
-                    this.received += data.len() as u64;
-                    tracing::trace!(bytes = data.len(), "received");
-                    this.pending = data;
-                }
-                Poll::Ready(None) => {
-                    this.eof = true;
-                    match inner.clock.now() {
-                        Ok(now) => inner.session.handle_end_of_input(now),
-                        Err(e) => {
-                            let err = inner.record(e);
-                            drop(inner);
-                            this.close();
-                            return Poll::Ready(Some(Err(err)));
-                        }
-                    }
-                    inner.after_input();
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    let err = inner.record(Error::from_h2(e));
-                    drop(inner);
-                    this.close();
-                    return Poll::Ready(Some(Err(err)));
-                }
-                Poll::Pending => {
-                    inner.receiver_waker = Some(cx.waker().clone());
-                    return Poll::Pending;
-                }
+            if this.poll_input(&mut inner, cx).is_pending() {
+                inner.receiver_waker = Some(cx.waker().clone());
+                return Poll::Pending;
             }
         }
     }
@@ -939,16 +818,17 @@ impl Drop for Receiver {
         }
         let span = self.shared.span.clone();
         let _enter = span.enter();
-        self.discard_input();
-        self.release();
-        let mut inner = self.shared.lock();
-        if !inner.session.is_terminated() && inner.send_state == SendState::Open {
-            tracing::debug!("receiver dropped before the end of the stream: aborting");
-            abort(&mut inner);
+        {
+            let mut inner = self.shared.lock();
+            if !inner.driver.session().is_terminated() && !inner.driver.is_closed() {
+                tracing::debug!("receiver dropped before the end of the stream: aborting");
+                abort(&mut inner);
+            }
+            // With our side complete, h2 resets the stream once both halves are gone and what
+            // we sent has gone out; until then what the peer sends is discarded.
+            inner.receiver_waker = None;
         }
-        // With our side complete, h2 resets the stream once both halves are gone and what we
-        // sent has gone out; until then what the peer sends is discarded.
-        inner.receiver_waker = None;
+        self.release_to(self.received);
     }
 }
 
