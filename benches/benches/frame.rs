@@ -1,5 +1,5 @@
 //! Criterion benches: our frame decoder and encoder against `aws-smithy-eventstream`, per payload
-//! size, with the floors, all through the functions of `eventstream_benches` (the same work as
+//! size, with the floors, all through the functions of `eventstream_benches::frame` (the same work as
 //! the `compare` binary).
 //!
 //! ```text
@@ -12,7 +12,7 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use eventstream_benches::{
+use eventstream_benches::frame::{
     build_stream, copy_crc_floor, crc_floor, decode_ours_chunked, decode_ours_whole,
     decode_reference_chunked, encode_ours, encode_reference, frame_len, frames_for, our_message,
     reference_message, size_label, CopyBuffer, CHUNK_LEN, PAYLOAD_SIZES,

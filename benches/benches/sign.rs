@@ -1,5 +1,5 @@
 //! Criterion benches: our SigV4 event signer against `aws-sigv4`'s
-//! (`aws_sigv4::event_stream::sign_message`), through the functions of `eventstream_benches`
+//! (`aws_sigv4::event_stream::sign_message`), through the functions of `eventstream_benches::sign`
 //! (the same work as the signing rows of the `compare` binary).
 //!
 //! ```text
@@ -14,10 +14,10 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use eventstream_benches::{
-    bench_sign_times, envelope_len, our_message, our_signer, reference_message, reference_signer,
-    sign_ours, sign_ours_encode, sign_ours_to, sign_reference, sign_reference_encode, size_label,
-    SIGN_PAYLOAD_LEN, SIGN_SEED,
+use eventstream_benches::frame::{our_message, reference_message, size_label};
+use eventstream_benches::sign::{
+    bench_sign_times, envelope_len, our_signer, reference_signer, sign_ours, sign_ours_encode,
+    sign_ours_to, sign_reference, sign_reference_encode, SIGN_PAYLOAD_LEN, SIGN_SEED,
 };
 use std::time::Duration;
 

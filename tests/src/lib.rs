@@ -1,17 +1,35 @@
-//! Shared helpers for the cross-crate tests.
+//! The cross-crate tests' library: what the test files under `tests/` share, the deterministic
+//! simulation, and the fuzz target bodies.
 //!
-//! The three test files (`tests/vectors.rs`, `tests/properties.rs`, `tests/interop.rs`) use:
+//! Modules:
+//!
+//! - [`sim`]: the deterministic simulation, a client and a server `Session` joined by in-memory
+//!   links on a virtual clock (`tests/simulation.rs`, `tests/simulation_props.rs`); its
+//!   endpoints and reports are also the harness of the `session` fuzz target;
+//! - [`fuzz`]: the bodies of the cargo-fuzz targets in `fuzz/` (`decode`, `round_trip`,
+//!   `session`, `verify`) and their oracles, replayed over the committed corpus by
+//!   `tests/fuzz_corpus.rs` and `tests/fuzz_regressions.rs`;
+//! - [`sigv4`]: signing-chain helpers and strategies (`tests/sigv4_*.rs`);
+//! - [`proxy`]: a fault-injecting TCP proxy and resident-memory probes (`tests/faults_*.rs`,
+//!   `tests/memory_bounds.rs`, `tests/forged_length.rs`).
+//!
+//! At the root, for the frame tests (`tests/vectors.rs`, `tests/properties.rs`,
+//! `tests/interop.rs`) and the modules above:
 //!
 //! - where the conformance vectors live: [`vectors_dir`], [`frames_dir`], [`read_vector`],
 //!   [`read_vector_json`] (always the project's own copy under `tests/vectors/`, never
 //!   `../shared`);
-//! - hex: [`to_hex`], [`from_hex`];
 //! - frames built by hand, independently of the encoder: [`prelude`], [`build_frame`],
 //!   [`fix_message_crc`];
 //! - the encoder in one call: [`encode`], [`encode_all`];
-//! - decode-everything drivers: [`decode_all`], [`decode_pieces`], [`Chunking`], [`Decoded`];
+//! - decode-everything drivers: [`decode_all`], [`decode_pieces`], [`decode_chunked`],
+//!   [`Chunking`], [`Piece`], [`Decoded`];
 //! - proptest strategies for arbitrary messages: [`message`], [`messages`], [`header`],
-//!   [`header_name`], [`header_value`], [`payload`], [`chunking`].
+//!   [`header_name`], [`header_value`], [`string_value`], [`bytes_value`], [`payload`],
+//!   [`chunking`].
+//!
+//! Hex, the seeded generator and the counting allocator come from `eventstream-testkit`. The
+//! README's examples are compiled here as doc tests.
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -25,6 +43,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+pub mod fuzz;
+pub mod proxy;
 pub mod sigv4;
 pub mod sim;
 
@@ -66,48 +86,6 @@ pub fn read_vector_json(relative: &str) -> serde_json::Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hex
-// ---------------------------------------------------------------------------------------------
-
-/// Lowercase hex, two digits a byte.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
-}
-
-/// Decodes hex (either case, no separators).
-///
-/// # Errors
-///
-/// An odd number of digits, or a character that is not a hex digit.
-pub fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let hex = hex.as_bytes();
-    if !hex.len().is_multiple_of(2) {
-        return Err(format!("odd number of hex digits: {}", hex.len()));
-    }
-    hex.chunks_exact(2)
-        .enumerate()
-        .map(|(i, pair)| match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => Ok(hi << 4 | lo),
-            _ => Err(format!("not a hex digit pair at offset {}", 2 * i)),
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
 // Frames built by hand
 // ---------------------------------------------------------------------------------------------
 
@@ -139,6 +117,16 @@ pub fn build_frame(header_block: &[u8], payload: &[u8]) -> Vec<u8> {
     let crc = crc32fast::hash(&frame);
     frame.extend_from_slice(&crc.to_be_bytes());
     frame
+}
+
+/// The big-endian `u32` at `at`: a prelude's total length (`at` = a frame's start) or headers
+/// length (`at + 4`).
+///
+/// # Panics
+///
+/// When `bytes` holds fewer than four bytes from `at`.
+pub(crate) fn be32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// Recomputes the trailing message CRC of the frame at the start of `bytes` over the bytes it
@@ -524,15 +512,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trips() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        assert_eq!(from_hex(&to_hex(&bytes)), Ok(bytes));
-        assert_eq!(from_hex("0aFf"), Ok(vec![0x0a, 0xff]));
-        assert!(from_hex("abc").is_err());
-        assert!(from_hex("zz").is_err());
-    }
-
-    #[test]
     fn utf8_of_len_is_exact() {
         for len in [0, 1, 2, 3, 254, 255, 32_767] {
             let s = utf8_of_len(len, &['\u{10FFFF}', 'é', 'a']);
@@ -569,10 +548,8 @@ mod tests {
         assert_eq!(build_frame(&block, b"payload"), &encode(&msg)[..]);
     }
 }
-pub mod fuzz;
 
 /// The README's examples, compiled (and, where they need no server, run) as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
-pub mod proxy;

@@ -14,6 +14,7 @@ use eventstream::frame::{HeaderValue, Limits, Message};
 use eventstream::sign::{
     Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime, Verified, VerifyError,
 };
+use eventstream_testkit::hex::to_hex;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -136,7 +137,7 @@ pub fn signature_hex(envelope: &Message) -> String {
         .header(":chunk-signature")
         .and_then(HeaderValue::as_bytes)
         .unwrap_or_else(|| panic!("no :chunk-signature in {envelope:?}"));
-    crate::to_hex(sig)
+    to_hex(sig)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,7 +354,7 @@ pub fn service() -> impl Strategy<Value = String> {
 
 /// Seeds: 64 lowercase hex digits, like a request signature.
 pub fn seed() -> impl Strategy<Value = String> {
-    any::<[u8; 32]>().prop_map(|b| crate::to_hex(&b))
+    any::<[u8; 32]>().prop_map(|b| to_hex(&b))
 }
 
 /// A whole [`Setup`].

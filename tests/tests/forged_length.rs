@@ -1,7 +1,7 @@
 //! The frame decoder fed a forged length: a valid prelude that declares a frame of almost 4 GiB
 //! (`0xFFFF_FFF0` bytes), with the limits raised to the maximum so that the prelude passes them,
 //! then 1 MiB of body. Measured, not assumed: this test binary counts the live heap with a global
-//! allocator that wraps the system's, and reads the resident set size from `/proc/self/status`.
+//! allocator that wraps the system's (`eventstream_testkit::alloc`), and reads the resident set size from `/proc/self/status`.
 //!
 //! - `forged_length_resident_memory_follows_what_was_fed` (passes): the memory actually used (the
 //!   resident set) grows by what was fed, not by the declared length, and the live heap never
@@ -15,53 +15,14 @@
 //! The tests share the counters, so they take turns (a lock), and nothing else in this binary
 //! allocates while they measure.
 
-// The only unsafe code: forwarding `GlobalAlloc` to `System`.
-#![allow(unsafe_code)]
-
 use eventstream::frame::{FrameDecoder, Limits, PRELUDE_LEN};
+use eventstream_testkit::alloc::{self, CountingAllocator};
 use eventstream_tests::prelude;
 use eventstream_tests::proxy::current_rss;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; the counters only observe sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
-            PEAK.fetch_max(live, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on to `System`.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Relaxed);
-            let live = LIVE.fetch_add(new_size, Relaxed) + new_size;
-            PEAK.fetch_max(live, Relaxed);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 static TURN: Mutex<()> = Mutex::new(());
 
@@ -100,12 +61,16 @@ struct Fed {
     rss_growth: Option<u64>,
 }
 
+/// How many bytes `now` is above `baseline` (0 if below).
+fn above(now: isize, baseline: isize) -> usize {
+    usize::try_from(now - baseline).unwrap_or(0)
+}
+
 /// Feeds the forged prelude and `BODY` bytes of body to a decoder with `limits`, measuring.
 fn feed_forged(limits: Limits, total: u32) -> Fed {
     let body = vec![0x5au8; PIECE];
     let rss_before = current_rss();
-    let baseline = LIVE.load(Relaxed);
-    PEAK.store(baseline, Relaxed);
+    let baseline = alloc::reset_peak();
 
     let mut decoder = FrameDecoder::with_limits(limits);
     decoder.handle_input(&prelude(total, 0));
@@ -117,8 +82,8 @@ fn feed_forged(limits: Limits, total: u32) -> Fed {
         assert_eq!(decoder.poll_message(), Ok(None), "the frame is incomplete");
     }
     assert_eq!(decoder.buffered_len(), fed);
-    let heap_after = LIVE.load(Relaxed) - baseline;
-    let peak_heap = PEAK.load(Relaxed) - baseline;
+    let heap_after = above(alloc::live(), baseline);
+    let peak_heap = above(alloc::peak(), baseline);
     let rss_growth = current_rss()
         .zip(rss_before)
         .map(|(after, before)| after.saturating_sub(before));

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 use eventstream::frame::{Limits, Message};
+use eventstream_testkit::hex::from_hex;
+use eventstream_testkit::SplitMix64;
 use eventstream_tests::fuzz::{self, DecodeSetup};
 use eventstream_tests::sigv4::{sign_chain, Keys, Setup};
-use eventstream_tests::sim::SimRng;
-use eventstream_tests::{encode_all, frames_dir, from_hex, read_vector_json};
+use eventstream_tests::{encode_all, frames_dir, read_vector_json};
 
 /// `fuzz/` at the project's root.
 fn fuzz_dir() -> PathBuf {
@@ -132,7 +133,7 @@ fn vector_frames() -> Vec<(String, Vec<u8>)> {
 }
 
 fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = SimRng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 

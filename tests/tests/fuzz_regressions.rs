@@ -1,6 +1,6 @@
 //! Regression tests for the core bugs the fuzzers found (issue 7), all fixed: each states the
 //! behaviour the core documents, through the public API and through the fuzz input that found it
-//! (`fuzz/regressions/session/core-bug-*`, run with [`KnownCoreBugs::NONE`], no guard).
+//! (`fuzz/regressions/session/core-bug-*`, run through the `session` fuzz body).
 
 use bytes::BytesMut;
 use eventstream::frame::{FrameDecoder, Limits, Message};
@@ -8,20 +8,20 @@ use eventstream::session::{
     EventBuilder, Mode, Role, Session, SessionConfig, SessionError, SessionEvent, Transmit,
 };
 use eventstream::sign::{Credentials, EventSigner, SigV4Signer, SigningParams, SigningTime};
-use eventstream_tests::fuzz::{session_with, KnownCoreBugs};
+use eventstream_tests::fuzz::session;
 
 fn t0() -> SigningTime {
     SigningTime::from_unix_seconds(1_700_000_000).expect("in range")
 }
 
-/// Runs `fuzz/regressions/session/<name>` through the session body with no guard.
-fn replay_unguarded(name: &str) {
+/// Runs `fuzz/regressions/session/<name>` through the session body.
+fn replay(name: &str) {
     let path = format!(
         "{}/../fuzz/regressions/session/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    session_with(&data, KnownCoreBugs::NONE);
+    session(&data);
 }
 
 /// Everything `from` transmits.
@@ -74,7 +74,7 @@ fn an_empty_event_is_refused_not_taken_for_the_end_frame() {
         "an accepted event must arrive as an event"
     );
 
-    replay_unguarded("core-bug-empty-event-is-end-frame");
+    replay("core-bug-empty-event-is-end-frame");
 }
 
 /// FIXED CORE BUG (session): `handle_reset` on a session that has already queued its terminal
@@ -120,7 +120,7 @@ fn handle_reset_after_the_terminal_event_transmits_nothing() {
         "poll_transmit after handle_reset"
     );
 
-    replay_unguarded("core-bug-reset-after-terminal");
+    replay("core-bug-reset-after-terminal");
 }
 
 /// FIXED CORE BUG (frame limits, signed streams): `Limits::enveloped` kept the header limits of
@@ -157,5 +157,5 @@ fn enveloped_limits_admit_the_envelopes_of_acceptable_messages() {
         );
     }
 
-    replay_unguarded("core-bug-enveloped-header-limits");
+    replay("core-bug-enveloped-header-limits");
 }

@@ -19,88 +19,27 @@
 //!    must stay within the stream's window plus one frame plus a fixed overhead, whatever the
 //!    number of events sent.
 
-// The only unsafe code: forwarding `GlobalAlloc` to `System`.
-#![allow(unsafe_code)]
-
 mod tokio_common;
 
 use bytes::Bytes;
 use eventstream::frame::Message;
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
 use eventstream_blocking::{MessageReader, MessageWriter};
+use eventstream_testkit::alloc::{self, CountingAllocator};
 use eventstream_tests::proxy::peak_rss;
 use eventstream_tokio::mirror::Mirror;
 use eventstream_tokio::{Client, ClientBuilder, ServerConnection};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_common::{client_session, request};
 
 // ---------------------------------------------------------------------------------------------
-// A per-thread counting allocator
+// The counting allocator (its per-thread counters)
 // ---------------------------------------------------------------------------------------------
 
-thread_local! {
-    /// Bytes allocated minus bytes freed by this thread.
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    /// The highest `LIVE` since the last reset.
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(delta: isize) {
-    // `try_with`: the counters need no destructor, but never panic inside the allocator.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + delta;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-struct PerThread;
-
-// SAFETY: every call is forwarded unchanged to `System`; the counters only observe sizes.
-unsafe impl GlobalAlloc for PerThread {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on to `System`.
-        unsafe { System.dealloc(ptr, layout) };
-        count(-(layout.size() as isize));
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            count(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: PerThread = PerThread;
-
-/// This thread's live heap now, and resets its peak to it.
-fn thread_baseline() -> isize {
-    let now = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(now));
-    now
-}
-
-/// This thread's peak live heap since [`thread_baseline`].
-fn thread_peak() -> isize {
-    PEAK.with(Cell::get)
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 // ---------------------------------------------------------------------------------------------
 // Peak RSS in a helper process
@@ -324,8 +263,8 @@ const OVERHEAD: isize = 128 * 1024;
 
 /// Runs `work` on a new thread with its own single-threaded runtime: every task it spawns runs
 /// on that thread too, so the thread's counters see the whole side (its connection's task
-/// included). `work` calls [`thread_baseline`] once it is set up, and returns its result and
-/// [`thread_peak`] minus that baseline.
+/// included). `work` calls [`alloc::thread_reset_peak`] once it is set up, and returns its
+/// result and [`alloc::thread_peak`] minus that baseline.
 fn on_own_runtime<T, F>(work: impl FnOnce() -> F + Send + 'static) -> std::thread::JoinHandle<T>
 where
     T: Send + 'static,
@@ -373,13 +312,13 @@ fn slow_consumer(window: u32) {
         let session = Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding));
         let (mut sender, _receiver) = incoming.accept(session).expect("accepts");
         // Everything is set up: measure from here.
-        let baseline = thread_baseline();
+        let baseline = alloc::thread_reset_peak();
         for seq in 0..EVENTS {
             sender.send(big_event(seq, &payload)).await.expect("sends");
         }
         sender.finish().await.expect("finishes");
         // Until the consumer has taken everything: the stream's end is still buffered.
-        let peak = thread_peak() - baseline;
+        let peak = alloc::thread_peak() - baseline;
         // Keep the connection going until the client has read everything and closed it.
         while connection.accept().await.is_some() {}
         (sender.bytes_sent(), peak)
@@ -398,7 +337,7 @@ fn slow_consumer(window: u32) {
             .await
             .expect("opens");
         receiver.response().await.expect("200");
-        let baseline = thread_baseline();
+        let baseline = alloc::thread_reset_peak();
         let mut seen = 0;
         let mut max_unreleased = 0;
         while let Some(item) = receiver.recv().await {
@@ -413,7 +352,7 @@ fn slow_consumer(window: u32) {
                 other => panic!("unexpected {other:?}"),
             }
         }
-        ((seen, max_unreleased), thread_peak() - baseline)
+        ((seen, max_unreleased), alloc::thread_peak() - baseline)
     });
 
     let (sent_bytes, sender_peak) = server.join().expect("the server does not panic");

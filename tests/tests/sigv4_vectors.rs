@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 use eventstream::frame::Message;
 use eventstream::sign::string_to_sign;
 use eventstream::sign::{seed_from_authorization, SigningTime, Verified, VerifyError};
+use eventstream_testkit::hex::{from_hex, to_hex};
 use eventstream_tests::sigv4::{date_header, envelope, parse_signing_time, Keys, Setup};
-use eventstream_tests::{decode_all, encode, from_hex, read_vector_json, to_hex, vectors_dir};
+use eventstream_tests::{decode_all, encode, read_vector_json, vectors_dir};
 use serde_json::Value;
 
 /// The files and how many cases and events each holds (the README's table: aws-c-auth asserts the

@@ -9,10 +9,10 @@ use eventstream::session::{
     SessionEvent, Transmit,
 };
 use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams, SigningTime};
+use eventstream_testkit::SplitMix64;
 use eventstream_tests::sim::{
     check_abort, check_direction, check_prefix, describe, echo_initial_response, Application, Cut,
     Echo, Endpoint, Flip, FlipTarget, LinkConfig, LinkEnd, Op, PollPolicy, Script, Sim, SimConfig,
-    SimRng,
 };
 use eventstream_tests::{decode_all, encode};
 
@@ -70,7 +70,7 @@ fn event_c() -> Message {
 /// The mirror client: the initial request at tick 0, then A, B and C, then `finish`, with random
 /// gaps of 0 to 3 ticks.
 fn mirror_script(seed: u64) -> Script {
-    let mut rng = SimRng::new(seed.wrapping_mul(31).wrapping_add(1));
+    let mut rng = SplitMix64::new(seed.wrapping_mul(31).wrapping_add(1));
     let mut tick = 0;
     let mut script = Script::new().at(0, Op::InitialRequest(initial_request()));
     for op in [
@@ -414,7 +414,7 @@ fn an_error_from_the_server_is_terminal_for_the_client() {
 fn a_client_abort_in_the_middle_cuts_the_server_off_and_closes_the_client() {
     let (mut ends, mut truncations) = (0, 0);
     for seed in 0..SEEDS {
-        let mut rng = SimRng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let abort_at = rng.between(2, 6);
         let mut script = Script::new().at(0, Op::InitialRequest(initial_request()));
         for i in 0..8 {
@@ -505,7 +505,7 @@ fn a_link_cut_mid_frame_fails_the_receiver_after_every_complete_event() {
     let lens: Vec<u64> = sent.iter().map(|m| encode(m).len() as u64).collect();
     for seed in 0..SEEDS {
         // Somewhere strictly inside frame 2 (event B): after the initial request and A.
-        let mut rng = SimRng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let cut = lens[0] + lens[1] + rng.between(1, lens[2] - 1);
         let config = SimConfig::random(seed)
             .with_to_server(LinkConfig::random(&mut rng).with_cut(Cut::AtByte(cut)));
@@ -544,7 +544,7 @@ fn a_link_cut_mid_frame_fails_the_receiver_after_every_complete_event() {
 fn a_link_cut_at_a_tick_delivers_a_prefix_once_and_in_order() {
     let (mut ends, mut truncations) = (0, 0);
     for seed in 0..SEEDS {
-        let mut rng = SimRng::new(seed + 1000);
+        let mut rng = SplitMix64::new(seed + 1000);
         let mut script = Script::new().at(0, Op::InitialRequest(initial_request()));
         for i in 0..10 {
             script = script.at(i, Op::Send(numbered(i as usize)));
@@ -622,7 +622,7 @@ const MIDNIGHT: i64 = 1_709_251_200;
 fn a_signed_stream_verified_by_the_server_crosses_utc_midnight() {
     for seed in 0..20 {
         // Tick 0 is 23:59:52 on 29 February; the client sends once every two or three ticks.
-        let mut rng = SimRng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut tick = 0;
         let mut script = Script::new().at(0, Op::InitialRequest(initial_request()));
         for i in 0..6 {
@@ -724,7 +724,7 @@ fn corrupted_run(seed: u64, fix_crc: bool) -> (String, Option<&'static str>, Vec
         .at(2, Op::Send(event_a()))
         .at(3, Op::Send(event_b()))
         .at(4, Op::Finish);
-    let mut rng = SimRng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let flip = Flip {
         target: FlipTarget::PayloadOf { frame: 2 },
         mask: 1 << rng.below(8),
@@ -796,7 +796,7 @@ fn a_slow_server_holds_at_most_two_events_and_loses_nothing() {
         .chain((0..COUNT).map(numbered))
         .collect();
     for seed in 0..20 {
-        let mut rng = SimRng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let config = SimConfig::random(seed)
             .with_to_server(
                 LinkConfig::new()
@@ -881,7 +881,7 @@ fn a_server_that_reports_failures_answers_a_cut_with_an_error_message() {
     let sent = [initial_request(), event_a(), event_b(), event_c()];
     let lens: Vec<u64> = sent.iter().map(|m| encode(m).len() as u64).collect();
     for seed in 0..20 {
-        let mut rng = SimRng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         // Inside frame 3 (event C): the initial request, A and B get through.
         let cut = lens[0] + lens[1] + lens[2] + rng.between(1, lens[3] - 1);
         let config = SimConfig::random(seed)

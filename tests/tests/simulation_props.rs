@@ -26,8 +26,8 @@ use eventstream::session::{
 use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
 use eventstream_tests::message;
 use eventstream_tests::sim::{
-    check_abort, check_direction, echo_initial_response, Application, Cut, Endpoint, LinkConfig,
-    LinkEnd, Op, PollPolicy, Script, Sim, SimConfig,
+    check_abort, check_direction, Application, Cut, Echo, Endpoint, LinkConfig, LinkEnd, Op,
+    PollPolicy, Script, Sim, SimConfig,
 };
 use proptest::prelude::*;
 
@@ -71,12 +71,7 @@ struct Mirror {
 
 impl Application for Mirror {
     fn on_event(&mut self, event: &SessionEvent, ep: &mut Endpoint<'_>) {
-        let _ = match event {
-            SessionEvent::InitialRequest(m) => ep.send_initial_response(echo_initial_response(m)),
-            SessionEvent::Event(m) => ep.send(m.clone()),
-            SessionEvent::End => ep.finish(),
-            _ => Ok(()),
-        };
+        Echo.on_event(event, ep);
         if matches!(
             event,
             SessionEvent::InitialRequest(_) | SessionEvent::Event(_)

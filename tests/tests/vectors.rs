@@ -22,9 +22,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use base64::Engine as _;
 use bytes::Bytes;
 use eventstream::frame::{FrameDecoder, Header, HeaderValue, Limits, Message, PRELUDE_LEN};
+use eventstream_testkit::hex::{from_hex, to_hex};
 use eventstream_tests::{
     build_frame, decode_all, decode_chunked, decode_pieces, encode, encode_all, fix_message_crc,
-    frames_dir, from_hex, read_vector, read_vector_json, to_hex, vectors_dir, Chunking, Piece,
+    frames_dir, read_vector, read_vector_json, vectors_dir, Chunking, Piece,
 };
 use serde_json::Value;
 

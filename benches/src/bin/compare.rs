@@ -44,81 +44,28 @@
 //! exits non-zero only when the two implementations disagree on what a stream contains or on a
 //! signature.
 
-// The counting global allocator below needs `unsafe impl GlobalAlloc`; nothing else is unsafe.
-#![allow(unsafe_code)]
-
 use bytes::BytesMut;
-use eventstream_benches::{
-    bench_sign_times, build_stream, check_agreement, check_signing, copy_crc_floor, crc_floor,
-    crc_frames_point, decode_ours_chunked, decode_ours_whole, decode_reference_chunked,
-    encode_ours, encode_reference, envelope_len, frame_len, frames_for, our_message, our_signer,
-    reference_message, reference_signer, sign_ours, sign_ours_encode, sign_ours_to, sign_reference,
-    sign_reference_encode, size_label, CopyBuffer, Tally, CHUNK_LEN, PAYLOAD_SIZES,
-    SIGN_ADVANCE_EVERY, SIGN_PAYLOAD_LEN, SIGN_SEED,
+use eventstream_benches::frame::{
+    build_stream, copy_crc_floor, crc_floor, crc_frames_point, decode_ours_chunked,
+    decode_ours_whole, decode_reference_chunked, encode_ours, encode_reference, frame_len,
+    frames_for, our_message, reference_message, size_label, CopyBuffer, Tally, CHUNK_LEN, HEADERS,
+    PAYLOAD_SIZES,
 };
+use eventstream_benches::oracle::{check_agreement, check_signing};
+use eventstream_benches::sign::{
+    bench_sign_times, envelope_len, our_signer, reference_signer, sign_ours, sign_ours_encode,
+    sign_ours_to, sign_reference, sign_reference_encode, SIGN_ADVANCE_EVERY, SIGN_PAYLOAD_LEN,
+    SIGN_SEED,
+};
+use eventstream_testkit::alloc::{self as counting, CountingAllocator};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// A global allocator that forwards to the system allocator and, while switched on, counts
-/// allocations (`alloc`, `alloc_zeroed` and `realloc` each count as one).
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-
-    static ENABLED: AtomicBool = AtomicBool::new(false);
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-
-    pub(crate) struct CountingAllocator;
-
-    fn tick() {
-        // Off during the timed runs: a relaxed load is a plain read, so timing is unaffected.
-        if ENABLED.load(Relaxed) {
-            COUNT.fetch_add(1, Relaxed);
-        }
-    }
-
-    // SAFETY: every method forwards its arguments unchanged to `System`, which implements
-    // `GlobalAlloc` soundly, and returns its result unchanged; counting touches only atomics and
-    // never allocates.
-    unsafe impl GlobalAlloc for CountingAllocator {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            tick();
-            // SAFETY: the caller upholds `alloc`'s contract, which is `System.alloc`'s.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            tick();
-            // SAFETY: as for `alloc`.
-            unsafe { System.alloc_zeroed(layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            tick();
-            // SAFETY: `ptr` was allocated by `System` with `layout` (every allocation goes
-            // through this allocator), and the caller upholds the rest of the contract.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: as for `realloc`.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-    }
-
-    /// Runs `f` and returns its result and the number of allocations it made.
-    pub(crate) fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
-        COUNT.store(0, Relaxed);
-        ENABLED.store(true, Relaxed);
-        let result = f();
-        ENABLED.store(false, Relaxed);
-        (result, COUNT.load(Relaxed))
-    }
-}
-
+/// Counts allocations, only while [`counting::count_allocations`] runs: the timed runs pay one
+/// relaxed load per allocation, nothing more.
 #[global_allocator]
-static GLOBAL: counting::CountingAllocator = counting::CountingAllocator;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// About how many bytes of frames each decode stream holds: enough for thousands of small
 /// messages per pass, small enough to stay in cache like freshly received socket data.
@@ -373,7 +320,7 @@ fn decode_case(
     let expected = Tally {
         messages: count as u64,
         headers: 3 * count as u64,
-        header_bytes: eventstream_benches::HEADERS
+        header_bytes: HEADERS
             .iter()
             .map(|(n, v)| (n.len() + v.len()) as u64)
             .sum::<u64>()
@@ -383,7 +330,7 @@ fn decode_case(
     let mut allocs = Vec::new();
     for subject in &mut subjects {
         (subject.run)(); // warm up the allocator's caches
-        let (tally, n) = counting::count(&mut subject.run);
+        let (tally, n) = counting::count_allocations(&mut subject.run);
         if let Some(tally) = tally {
             if tally != expected {
                 return Err(format!(
@@ -520,7 +467,7 @@ fn encode_case(payload_len: usize, rows: &mut Vec<Row>, verdicts: &mut Vec<Verdi
         .iter_mut()
         .map(|s| {
             (s.run)();
-            let ((), n) = counting::count(|| {
+            let ((), n) = counting::count_allocations(|| {
                 for _ in 0..ENCODES {
                     (s.run)();
                 }
@@ -645,7 +592,7 @@ fn sign_case(rows: &mut Vec<Row>, verdicts: &mut Vec<Verdict>) -> Result<(), Str
         .iter_mut()
         .map(|s| {
             (s.run)();
-            let (_, n) = counting::count(&mut s.run);
+            let (_, n) = counting::count_allocations(&mut s.run);
             n as f64 / events as f64
         })
         .collect();
@@ -753,6 +700,8 @@ fn si(v: f64) -> String {
 }
 
 fn main() -> ExitCode {
+    // Counting is switched on only around what is counted (`count_allocations`).
+    counting::set_enabled(false);
     println!(
         "eventstream (ours) vs aws-smithy-eventstream 0.61 (reference): frame layer; \
          vs aws-sigv4 1 (reference): event signing"

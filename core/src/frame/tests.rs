@@ -1,6 +1,7 @@
 use super::*;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
+use eventstream_testkit::hex::hex;
 
 fn all_types() -> Message {
     Message::new(&b"{'foo':'bar'}"[..])
@@ -61,13 +62,6 @@ fn generic_encoder_matches_bytes_mut_encoder() {
 fn empty_message_is_sixteen_bytes() {
     let wire = encode(&Message::default());
     assert_eq!(&wire[..], &hex("000000100000000005c248eb7d98c8ff")[..]);
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 #[test]

@@ -1,0 +1,17 @@
+//! Helpers shared by the workspace's tests and benchmarks, each written once:
+//!
+//! - [`alloc`]: a global allocator that forwards to the system's and counts allocations and live
+//!   heap bytes, process-wide and per thread, for the memory-bound tests and the allocation
+//!   counts of the benchmarks;
+//! - [`SplitMix64`]: a small seeded pseudo-random generator, the same sequence on every
+//!   platform, for simulations and randomized splits;
+//! - [`hex`]: lowercase hex out, either case in.
+//!
+//! A dev-only crate: never published, no dependencies, so that any crate of the workspace
+//! (the core included) can take it as a dev-dependency without a cycle.
+
+pub mod alloc;
+pub mod hex;
+mod rng;
+
+pub use rng::SplitMix64;
