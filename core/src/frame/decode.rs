@@ -57,9 +57,9 @@ impl RunningCrc {
 
     /// Adds `frame[upto..end]`, which were not just copied (a frame handed over in a `Bytes`):
     /// when there are many, the bytes before the first cache line boundary go in on their own,
-    /// so that the bulk of them starts on one, where the CRC-32 kernel runs about a quarter
-    /// faster. (Right after a copy it is the other way round: reading from where the copy
-    /// started is faster, which is why `update` does not split.)
+    /// so that the bulk of them starts on one, because the CRC-32 kernel is cheaper on loads
+    /// that do not cross cache lines. Bytes just copied are another matter: they are still in
+    /// cache from where the copy started, so `update` reads them as they are and does not split.
     fn update_from_memory(&mut self, frame: &[u8], end: usize) {
         /// Below this, a second call costs more than aligned loads save.
         const SPLIT_FROM: usize = 2048;
@@ -189,8 +189,9 @@ fn check_prelude(
 ///
 /// A frame of 16 KiB or more is placed at the same offset within a cache line as the input that
 /// begins it, so that its copy (and, when the input arrives in consecutive slices of one
-/// buffer, the copy of the rest of it) runs with source and destination equally aligned, which
-/// is markedly faster.
+/// buffer, the copy of the rest of it) runs with source and destination equally aligned: the
+/// copy's loads and stores can then all be cache-line aligned, where otherwise one side of it
+/// crosses cache lines.
 ///
 /// The decoder holds at most one frame (no more than [`Limits::max_frame_len`]) plus the bytes
 /// it was fed and has not handed out yet, and reserves at most 1 MiB (plus some slack for the
@@ -302,8 +303,8 @@ impl FrameDecoder {
 
     /// Copies `data` to the end of `buf`. The bytes of it that belong to the checksummed part of
     /// a front frame whose checksum has caught up are checksummed first, from the caller's
-    /// slice: the copy then reads them from the first-level cache, which measured about 5%
-    /// faster on 64 KiB frames in 8 KiB reads than checksumming the copy afterwards.
+    /// slice, so that the copy then reads them from the first-level cache where the checksum
+    /// left them, instead of the checksum reading the copy back afterwards.
     fn append(&mut self, data: &[u8]) {
         if let Some(front) = self.front {
             let len = self.buf.len();
@@ -418,9 +419,9 @@ impl FrameDecoder {
     /// Makes room for `capacity` bytes from the first pending one, and places the pending bytes
     /// so that `next`, which will follow `pending_len` bytes, lands at the same offset within a
     /// cache line as it has in the caller's slice: a copy whose source and destination are
-    /// equally aligned runs markedly faster, and the later chunks of a large frame, which
-    /// follow contiguously, stay aligned when the caller's chunks are contiguous. `front` is
-    /// the length of the frame they belong to.
+    /// equally aligned has no load or store crossing a cache line, and the later chunks of a
+    /// large frame, which follow contiguously, stay aligned when the caller's chunks are
+    /// contiguous. `front` is the length of the frame they belong to.
     ///
     /// The allocation is reused when nothing else holds it: the pending bytes (what arrived of
     /// one frame) then move to its start, and are shifted into place only when they are at most
