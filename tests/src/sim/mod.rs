@@ -54,7 +54,8 @@
 //! assert_eq!(outcome.client.terminal(), Some(&SessionEvent::End));
 //! assert_eq!(outcome.server.terminal(), Some(&SessionEvent::End));
 //! ```
-
+//!
+//! # Modules
 //!
 //! | module | holds |
 //! |---|---|
