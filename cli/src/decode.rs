@@ -2,8 +2,7 @@
 
 use crate::stream::{for_each_message, write_json_line, CHUNK_LEN};
 use crate::CliError;
-use eventstream::frame::Limits;
-use eventstream::sign::VerifyingDecoder;
+use eventstream_blocking::MessageReader;
 use std::io::{BufWriter, Read, Write};
 
 /// Decodes every frame of `input` and writes each message to `output` as one line of JSON.
@@ -14,11 +13,11 @@ use std::io::{BufWriter, Read, Write};
 /// (one frame) plus the two buffers, whatever the length of the input.
 ///
 /// On error, every message before the bad frame has been written and flushed.
-pub(crate) fn run(mut input: impl Read, output: impl Write) -> Result<(), CliError> {
+pub(crate) fn run(input: impl Read, output: impl Write) -> Result<(), CliError> {
     let mut out = BufWriter::with_capacity(CHUNK_LEN, output);
     let mut line = String::new();
-    let decoder = VerifyingDecoder::new(Limits::DEFAULT);
-    let result = for_each_message(&mut input, decoder, &mut out, |msg, out| {
+    let reader = MessageReader::new(input).with_read_buffer_size(CHUNK_LEN);
+    let result = for_each_message(reader, &mut out, |msg, out| {
         write_json_line(&msg, &mut line, out)
     });
     let flushed = out.flush().map_err(CliError::Write);

@@ -9,7 +9,7 @@
 use crate::json::{message_from_json_line, write_message_json};
 use crate::CliError;
 use eventstream::frame::Message;
-use eventstream::sign::{VerifyError, VerifyingDecoder};
+use eventstream_blocking::{Error, MessageReader};
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 /// How many bytes are read from the input at a time, and the size of the output buffers.
@@ -19,42 +19,39 @@ pub(crate) const CHUNK_LEN: usize = 64 * 1024;
 /// limits allow (a 24 MiB payload is 32 MiB of base64, plus up to 128 KiB of headers, escaped).
 pub(crate) const MAX_LINE_LEN: usize = 64 * 1024 * 1024;
 
-/// Feeds `input` to `decoder` and hands each message it gives (a frame, or the verified inner
-/// message of an envelope) to `each`, with `out`.
+/// Hands each message `reader` gives (a frame, or the verified inner message of an envelope) to
+/// `each`, with `out`.
 ///
-/// The input is read in chunks of 64 KiB; the messages decoded from a chunk are handed out and
-/// `out` is flushed before the next chunk is read. At the end of the input, the decoder's checks
-/// apply: a frame cut short is [`CliError::Frame`] (`truncated`), a signed stream without its end
-/// frame `missing_end_frame` (see [`decode_error`]). The first error, of the decoder or of `each`,
-/// stops the loop; `out` is not flushed then (the caller flushes it once, whatever the result).
-pub(crate) fn for_each_message<W: Write>(
-    input: &mut impl Read,
-    mut decoder: VerifyingDecoder,
+/// The messages decoded from a read are handed out and `out` is flushed before the next read,
+/// which may block. At the end of the input, the reader's checks apply: a frame cut short is
+/// [`CliError::Frame`] (`truncated`), a signed stream without its end frame `missing_end_frame`
+/// (see [`read_error`]). The first error, of the reader or of `each`, stops the loop; `out` is
+/// not flushed then (the caller flushes it once, whatever the result).
+pub(crate) fn for_each_message<R: Read, W: Write>(
+    mut reader: MessageReader<R>,
     out: &mut W,
     mut each: impl FnMut(Message, &mut W) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
-    let mut chunk = vec![0u8; CHUNK_LEN];
     loop {
-        let n = match input.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CliError::Read(e)),
-        };
-        decoder.handle_input(&chunk[..n]);
-        while let Some(msg) = decoder.poll_message().map_err(decode_error)? {
+        while let Some(msg) = reader.read_buffered().map_err(read_error)? {
             each(msg, out)?;
         }
         out.flush().map_err(CliError::Write)?;
+        match reader.read_message().map_err(read_error)? {
+            Some(msg) => each(msg, out)?,
+            None => return Ok(()),
+        }
     }
-    decoder.handle_end_of_input().map_err(decode_error)
 }
 
-/// The error line of a decoder's error: a frame error is `error: <frame kind>: <detail>`, any
-/// other (a broken chain, a missing end frame) `error: <kind>: <message>`.
-fn decode_error(err: VerifyError) -> CliError {
+/// The error line of a reader's error: a frame error is `error: <frame kind>: <detail>`, a read
+/// error `error: io: <input>: <detail>`, any other (a broken chain, a missing end frame)
+/// `error: <kind>: <message>`.
+fn read_error(err: Error) -> CliError {
     match err {
-        VerifyError::Frame(e) => CliError::Frame(e),
+        Error::Frame(e) => CliError::Frame(e),
+        Error::Io(e) => CliError::Read(e),
+        Error::TimedOut => CliError::Read(io::ErrorKind::TimedOut.into()),
         other => CliError::Kind {
             kind: other.kind(),
             detail: other.to_string(),
@@ -215,8 +212,7 @@ mod tests {
         }
         let mut seen = Vec::new();
         let result = for_each_message(
-            &mut &wire[..wire.len() - 1],
-            VerifyingDecoder::new(eventstream::frame::Limits::DEFAULT),
+            MessageReader::new(&wire[..wire.len() - 1]),
             &mut io::sink(),
             |msg, _| {
                 seen.push(msg);

@@ -6,9 +6,8 @@ use crate::stream::{for_each_message, write_json_line, CHUNK_LEN};
 use crate::{CliError, InputArgs};
 use clap::Args;
 use eventstream::frame::{Limits, Message};
-use eventstream::sign::{
-    EventVerifier, SigV4Verifier, SigningTime, Verified, VerifyError, VerifyingDecoder,
-};
+use eventstream::sign::{EventVerifier, SigV4Verifier, SigningTime, Verified, VerifyError};
+use eventstream_blocking::MessageReader;
 use std::io::{BufWriter, Read, Write};
 use std::sync::{Arc, OnceLock};
 
@@ -31,11 +30,7 @@ pub(crate) struct VerifyArgs {
 /// The input is read in chunks of 64 KiB, like `evs decode`; memory use is bounded by one
 /// envelope plus the buffers. On error, every message verified before it has been written and
 /// flushed.
-pub(crate) fn run(
-    mut input: impl Read,
-    output: impl Write,
-    args: &VerifyArgs,
-) -> Result<(), CliError> {
+pub(crate) fn run(input: impl Read, output: impl Write, args: &VerifyArgs) -> Result<(), CliError> {
     let bad_inner = Arc::new(OnceLock::new());
     let verifier = NamesBadInner {
         verifier: SigV4Verifier::new(args.signing.params(), args.signing.seed()),
@@ -43,10 +38,13 @@ pub(crate) fn run(
     };
     // The messages are checked against the default limits, their envelopes against
     // `Limits::enveloped` of them: the envelope of a message with a 24 MiB payload fits.
-    let decoder = VerifyingDecoder::new(Limits::DEFAULT).with_verifier(verifier);
+    let reader = MessageReader::new(input)
+        .with_limits(Limits::DEFAULT)
+        .with_read_buffer_size(CHUNK_LEN)
+        .with_verifier(verifier);
     let mut out = BufWriter::with_capacity(CHUNK_LEN, output);
     let mut line = String::new();
-    let result = for_each_message(&mut input, decoder, &mut out, |inner, out| {
+    let result = for_each_message(reader, &mut out, |inner, out| {
         write_json_line(&inner, &mut line, out)
     })
     .map_err(|err| match (err, bad_inner.get()) {
@@ -63,7 +61,7 @@ pub(crate) fn run(
 }
 
 /// A [`SigV4Verifier`] that notes the index of the envelope whose inner message is not a valid
-/// frame, for the error line: the decoder reports the frame errors of the envelopes and of the
+/// frame, for the error line: the reader reports the frame errors of the envelopes and of the
 /// messages inside them alike.
 struct NamesBadInner {
     verifier: SigV4Verifier,

@@ -8,7 +8,9 @@
 //! cargo run -p eventstream-blocking --example blocking-loopback
 //! ```
 
-use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
+use eventstream::session::{
+    Command, EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent,
+};
 use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
 use eventstream_blocking::{Connection, Error};
 use std::net::{TcpListener, TcpStream};
@@ -40,11 +42,11 @@ fn serve(listener: TcpListener) -> Result<(), Error> {
     let mut conn = Connection::new(socket, session(Role::Server))?;
     // An idle client is not an error: time out, say so, and keep waiting.
     conn.set_read_timeout(Some(Duration::from_secs(1)))?;
-    conn.send_initial_response(
+    conn.command(Command::InitialResponse(
         EventBuilder::initial_response()
             .payload(&b"{\"ok\":true}"[..])
             .build(),
-    )?;
+    ))?;
     loop {
         let event = match conn.next_event() {
             Err(Error::TimedOut) => {
@@ -104,11 +106,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(echoes)
     });
 
-    tx.send_initial_request(
+    tx.command(Command::InitialRequest(
         EventBuilder::initial_request()
             .payload(&b"{\"lang\":\"en\"}"[..])
             .build(),
-    )?;
+    ))?;
     for word in ["one", "two", "three", "four", "five"] {
         tx.send(
             EventBuilder::new("Word")

@@ -5,7 +5,9 @@ mod common;
 
 use common::{events, signed_session, tcp_pair, with_deadline, ChoppyTcp};
 use eventstream::frame::Message;
-use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
+use eventstream::session::{
+    Command, EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent,
+};
 use eventstream_blocking::{Connection, Error, Receiver, Sender, Socket};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,16 +17,16 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 fn send_all<S: Socket>(mut tx: Sender<S>, role: Role, messages: Vec<Message>) -> Result<(), Error> {
     match role {
-        Role::Client => tx.send_initial_request(
+        Role::Client => tx.command(Command::InitialRequest(
             EventBuilder::initial_request()
                 .payload(&b"{\"client\":1}"[..])
                 .build(),
-        )?,
-        Role::Server => tx.send_initial_response(
+        ))?,
+        Role::Server => tx.command(Command::InitialResponse(
             EventBuilder::initial_response()
                 .payload(&b"{\"server\":1}"[..])
                 .build(),
-        )?,
+        ))?,
     }
     for m in messages {
         tx.send(m)?;
@@ -320,7 +322,9 @@ fn an_exception_ends_the_stream_for_both_sides() {
         let mut client = Connection::new(client, signed_session(Role::Client)).unwrap();
         let mut server = Connection::new(server, signed_session(Role::Server)).unwrap();
         client
-            .send_initial_request(EventBuilder::initial_request().payload(&b"{}"[..]).build())
+            .command(Command::InitialRequest(
+                EventBuilder::initial_request().payload(&b"{}"[..]).build(),
+            ))
             .unwrap();
         assert!(matches!(
             server.next_event().unwrap(),
@@ -330,7 +334,7 @@ fn an_exception_ends_the_stream_for_both_sides() {
         let exception = eventstream::session::ExceptionBuilder::new("ThrottlingException")
             .payload(&b"slow down"[..])
             .build();
-        server.send_exception(exception).unwrap();
+        server.command(Command::Exception(exception)).unwrap();
         assert_eq!(server.next_event().unwrap(), Some(SessionEvent::Closed));
 
         match client.next_event().unwrap() {
@@ -358,7 +362,9 @@ fn works_over_unix_sockets() {
         let mut client = Connection::new(a, signed_session(Role::Client)).unwrap();
         let mut server = Connection::new(b, signed_session(Role::Server)).unwrap();
         client
-            .send_initial_request(EventBuilder::initial_request().payload(&b"{}"[..]).build())
+            .command(Command::InitialRequest(
+                EventBuilder::initial_request().payload(&b"{}"[..]).build(),
+            ))
             .unwrap();
         client.send(EventBuilder::new("Hi").build()).unwrap();
         client.finish().unwrap();
@@ -384,4 +390,48 @@ fn halves_are_send() {
     assert_send::<Sender<TcpStream>>();
     assert_send::<Receiver<TcpStream>>();
     assert_send::<Connection<TcpStream>>();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_failure_while_the_sender_is_blocked_resets_at_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    with_deadline(LIMIT, || {
+        // A Unix socket: what the peer sends never opens room for what it does not read.
+        let (mut peer, socket) = std::os::unix::net::UnixStream::pair().unwrap();
+        let session = Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding));
+        let (mut tx, mut rx) = Connection::new(socket, session).unwrap().split();
+        // The peer never reads: the sender fills the socket buffer and blocks in a write.
+        let sent = std::sync::Arc::new(AtomicUsize::new(0));
+        let sender = {
+            let sent = sent.clone();
+            std::thread::spawn(move || loop {
+                let big = EventBuilder::new("Big")
+                    .payload(vec![7u8; 64 * 1024])
+                    .build();
+                if let Err(e) = tx.send(big) {
+                    return e;
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        let mut last = usize::MAX;
+        while sent.load(Ordering::SeqCst) != last {
+            last = sent.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(!sender.is_finished(), "the sender should be blocked");
+        peer.write_all(&[0, 0, 0, 16, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0])
+            .unwrap();
+        let err = rx.next_event().unwrap_err();
+        assert_eq!(err.kind(), "prelude_checksum_mismatch");
+        // The reset did not wait for the blocked write: the shutdown woke it, and the sender
+        // failed (in the write, or at its next send).
+        let err = sender.join().unwrap();
+        assert!(
+            matches!(err.kind(), "io" | "prelude_checksum_mismatch"),
+            "{err}"
+        );
+        assert_eq!(rx.next_event().unwrap(), None);
+    });
 }

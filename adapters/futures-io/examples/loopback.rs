@@ -10,7 +10,9 @@
 //! cargo run -p eventstream-futures-io --example futures-io-loopback
 //! ```
 
-use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
+use eventstream::session::{
+    Command, EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent,
+};
 use eventstream::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
 use eventstream_futures_io::{Connection, Error};
 use futures::StreamExt;
@@ -40,11 +42,11 @@ async fn serve(listener: TcpListener) -> Result<(), Error> {
     let (socket, peer) = listener.accept().await?;
     println!("server: accepted {peer}");
     let mut conn = Connection::new(socket, session(Role::Server));
-    conn.send_initial_response(
+    conn.command(Command::InitialResponse(
         EventBuilder::initial_response()
             .payload(&b"{\"ok\":true}"[..])
             .build(),
-    )
+    ))
     .await?;
     while let Some(event) = conn.next_event().await? {
         match event {
@@ -79,11 +81,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut tx, mut rx) = conn.split();
 
         let send = async {
-            tx.send_initial_request(
+            tx.command(Command::InitialRequest(
                 EventBuilder::initial_request()
                     .payload(&b"{\"lang\":\"en\"}"[..])
                     .build(),
-            )
+            ))
             .await?;
             for word in ["one", "two", "three", "four", "five"] {
                 tx.send(

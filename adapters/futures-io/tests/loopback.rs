@@ -6,7 +6,9 @@ mod common;
 
 use common::{events, params, signed_session, with_deadline, RandomWrites, CLIENT_SEED};
 use eventstream::frame::Message;
-use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
+use eventstream::session::{
+    Command, EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent,
+};
 use eventstream::sign::{SigV4Signer, SigV4Verifier};
 use eventstream_futures_io::{Connection, Error, MessageReader, MessageWriter, Receiver, Sender};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -32,19 +34,19 @@ async fn send_all<W: AsyncWrite + Unpin>(
 ) -> Outcome {
     match role {
         Role::Client => {
-            tx.send_initial_request(
+            tx.command(Command::InitialRequest(
                 EventBuilder::initial_request()
                     .payload(&b"{\"client\":1}"[..])
                     .build(),
-            )
+            ))
             .await?
         }
         Role::Server => {
-            tx.send_initial_response(
+            tx.command(Command::InitialResponse(
                 EventBuilder::initial_response()
                     .payload(&b"{\"server\":1}"[..])
                     .build(),
-            )
+            ))
             .await?
         }
     }
@@ -441,4 +443,46 @@ fn halves_are_send() {
     assert_send::<Sender<smol::net::TcpStream>>();
     assert_send::<Receiver<smol::net::TcpStream, smol::net::TcpStream>>();
     assert_send::<Connection<async_std::net::TcpStream, async_std::net::TcpStream>>();
+}
+
+#[test]
+fn smol_a_failure_while_the_sender_waits_resets_at_once() {
+    with_deadline(LIMIT, || {
+        smol::block_on(async {
+            let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (peer, accepted) =
+                futures::join!(smol::net::TcpStream::connect(addr), listener.accept());
+            let mut peer = peer.unwrap();
+            let session = Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding));
+            let (mut tx, mut rx) = Connection::new(accepted.unwrap().0, session)
+                .with_shutdown(|s, how| s.shutdown(how))
+                .split();
+            // The peer never reads: the sender fills the socket buffers and waits to write.
+            let sender = smol::spawn(async move {
+                loop {
+                    let big = EventBuilder::new("Big")
+                        .payload(vec![7u8; 64 * 1024])
+                        .build();
+                    if let Err(e) = tx.send(big).await {
+                        return e;
+                    }
+                }
+            });
+            smol::Timer::after(Duration::from_millis(300)).await;
+            assert!(!sender.is_finished(), "the sender should be waiting");
+            peer.write_all(&[0, 0, 0, 16, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0])
+                .await
+                .unwrap();
+            let err = rx.next_event().await.unwrap_err();
+            assert_eq!(err.kind(), "prelude_checksum_mismatch");
+            // The waiting sender was woken to carry the reset out; its next send is refused.
+            let err = sender.await;
+            assert!(
+                matches!(err.kind(), "io" | "prelude_checksum_mismatch"),
+                "{err}"
+            );
+            assert!(rx.next_event().await.unwrap().is_none());
+        })
+    });
 }
