@@ -1,58 +1,20 @@
 //! A capture file of 1,000,000 events read back through the blocking reader in constant memory.
 //!
-//! This test binary counts live heap bytes with a global allocator that wraps the system's, and
-//! asserts that the peak during reading stays under a fixed bound whatever the number of events.
-//! It holds a single test, so that nothing else allocates while it measures.
-
-// The only unsafe code: forwarding `GlobalAlloc` to `System`.
-#![allow(unsafe_code)]
+//! This test binary counts live heap bytes with a global allocator that wraps the system's
+//! (`eventstream_testkit::alloc`), and asserts that the peak during reading stays under a fixed
+//! bound whatever the number of events. It holds a single test, so that nothing else allocates
+//! while it measures.
 
 use eventstream::session::EventBuilder;
 use eventstream_blocking::{MessageReader, MessageWriter};
-use std::alloc::{GlobalAlloc, Layout, System};
+use eventstream_testkit::alloc::{self, CountingAllocator};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; the counters only observe sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
-            PEAK.fetch_max(live, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on to `System`.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Relaxed);
-            let live = LIVE.fetch_add(new_size, Relaxed) + new_size;
-            PEAK.fetch_max(live, Relaxed);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// The bound on the heap the reader may use on top of what was live before it started.
 const BOUND: usize = 1 << 20;
@@ -109,15 +71,14 @@ fn run(count: u64) -> Run {
     let write_secs = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let baseline = LIVE.load(Relaxed);
-    PEAK.store(baseline, Relaxed);
+    let baseline = alloc::reset_peak();
     let mut seen = 0u64;
     for message in MessageReader::new(File::open(&path).unwrap()) {
         let message = message.unwrap();
         assert_eq!(message.payload()[..], (seen % CYCLE).to_be_bytes());
         seen += 1;
     }
-    let peak = PEAK.load(Relaxed) - baseline;
+    let peak = usize::try_from(alloc::peak() - baseline).unwrap_or(0);
     let read_secs = started.elapsed().as_secs_f64();
     assert_eq!(seen, count);
     std::fs::remove_file(&path).unwrap();
