@@ -35,6 +35,7 @@
 //!   receiving side ([`sign::SigV4Verifier`]); time is always an argument.
 //! - [`session`]: one event stream as a state machine, client or server, RPC or HTTP-binding
 //!   ([`session::Session`]), and the [`session::Driver`] that adapters run it with.
+//! - [`kinds`]: every stable error kind (each error's `kind()`) and what it means.
 //!
 //! # A client and a server, in memory
 //!
@@ -110,5 +111,6 @@
 extern crate alloc;
 
 pub mod frame;
+pub mod kinds;
 pub mod session;
 pub mod sign;

@@ -239,8 +239,8 @@ pub enum EncodeError {
 
 impl EncodeError {
     /// A stable `snake_case` name for the error: `invalid_header_name_length`,
-    /// `header_value_too_long`, `headers_too_long`, `payload_too_long`, `too_many_headers` or
-    /// `message_too_long`.
+    /// `header_value_too_long`, `headers_too_long`, `payload_too_long`, `too_many_headers`,
+    /// `message_too_long` or `buffer_too_small`.
     pub const fn kind(&self) -> &'static str {
         match self {
             EncodeError::InvalidHeaderNameLength { .. } => "invalid_header_name_length",
