@@ -119,8 +119,8 @@ pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream"
 ///
 /// A stream's window is what the peer may send ahead of the application: larger windows carry
 /// more per round trip (hyper uses 2 MiB), and cost that much memory per stream whose
-/// application does not read. 256 KiB fills a 20 Gbit/s link at 0.1 ms of round trip (loopback,
-/// one data centre) and about 20 Mbit/s at 100 ms, while 128 stalled streams hold 32 MiB.
+/// application does not read. 256 KiB keeps a stream busy at data-centre round trips while 128
+/// stalled streams hold 32 MiB.
 const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
 
 /// The default limit on concurrent streams per connection (the server's setting; the client
@@ -189,14 +189,11 @@ const MAX_BUFFERED_SMALL_DATA_FRAMES: usize = 65_536;
 /// each keeps the peer bounded by flow control alone, up to a 1 MiB window.
 ///
 /// Past that the budget stops growing with the window, because every buffered DATA frame costs
-/// h2 far more than its payload: about 560 bytes for a 16-byte frame (h2 0.4.20, measured: 2
-/// million of them, 128 streams × 256 KiB, took 1.1 GiB). Scaled to the default 32.25 MiB
-/// connection window, the budget would let one connection of tiny frames take a gigabyte;
-/// capped, h2 closes a connection that leaves about 65,536 small frames unread (some 35 MiB of
-/// bookkeeping; h2 lets each frame of 256 bytes or more make room for a few more small ones, so
-/// a mix can reach a few times the window, no more). Events of 256 bytes or more never count,
-/// and smaller ones only when tens of thousands wait unread on streams whose applications do
-/// not read (65,536 frames of 100 bytes are 6.25 MiB).
+/// h2 bookkeeping far larger than a tiny payload: scaled to the default connection window, the
+/// budget would let one connection of tiny frames take about a gigabyte. Capped, h2 closes a
+/// connection that leaves about 65,536 small frames unread. Events of 256 bytes or more never
+/// count, and smaller ones only when tens of thousands wait unread on streams whose
+/// applications do not read.
 fn data_frame_budget(connection_window: u32) -> usize {
     (connection_window as usize / 16)
         .min(MAX_BUFFERED_SMALL_DATA_FRAMES)
