@@ -40,7 +40,6 @@ fn misalignment(at: *const u8, offset: usize, next: &[u8]) -> usize {
 }
 
 /// A CRC-32 of the first `upto` bytes of a frame.
-#[derive(Clone, Default)]
 struct RunningCrc {
     hasher: crc32fast::Hasher,
     upto: usize,
@@ -72,22 +71,6 @@ impl RunningCrc {
             self.hasher.update(bytes);
         }
         self.upto = end;
-    }
-
-    /// A new checksum, without detecting the CPU's features again.
-    fn fresh(&self) -> crc32fast::Hasher {
-        let mut hasher = self.hasher.clone();
-        hasher.reset();
-        hasher
-    }
-
-    /// Hands out this checksum and starts a new one, reusing the hasher (`Hasher::new` would
-    /// detect the CPU's features again).
-    fn take(&mut self) -> RunningCrc {
-        let taken = self.clone();
-        self.hasher.reset();
-        self.upto = 0;
-        taken
     }
 }
 
@@ -220,21 +203,14 @@ fn check_prelude(
 /// # Ok::<(), eventstream::frame::FrameError>(())
 /// ```
 pub struct FrameDecoder {
-    limits: Limits,
+    check: Checker,
     reject_duplicates: bool,
-    /// Copied input not yet handed out. At most one of `buf` and `whole` holds bytes.
-    buf: BytesMut,
-    /// Input handed over as `Bytes` and not yet handed out; frames are split off without copying.
-    whole: Bytes,
-    /// The checked prelude of the frame at the front of the pending bytes.
+    /// The input fed and not handed out yet.
+    input: Input,
+    /// The checked prelude of the frame at the front of the pending bytes (after the parked
+    /// frame, if there is one).
     front: Option<Prelude>,
-    /// A complete frame split off `buf`, handed out before anything in `buf` or `whole`, with
-    /// the running checksum of its bytes.
-    parked: Option<(Bytes, Prelude, RunningCrc)>,
-    /// The checksum of the first bytes of `buf`'s front frame, updated as they arrive
-    /// (while they are still in cache) instead of after the whole frame arrived.
-    crc: RunningCrc,
-    /// Stream offset of the first pending byte.
+    /// Stream offset of the first byte not handed out yet.
     offset: u64,
     ended: bool,
     error: Option<FrameError>,
@@ -248,14 +224,12 @@ impl FrameDecoder {
 
     /// A decoder with these limits.
     pub fn with_limits(limits: Limits) -> Self {
+        let check = Checker::new(limits);
         FrameDecoder {
-            limits,
+            input: Input::Copied(Copied::new(BytesMut::new(), &check)),
+            check,
             reject_duplicates: false,
-            buf: BytesMut::new(),
-            whole: Bytes::new(),
             front: None,
-            parked: None,
-            crc: RunningCrc::default(),
             offset: 0,
             ended: false,
             error: None,
@@ -273,13 +247,13 @@ impl FrameDecoder {
 
     /// The limits this decoder enforces.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.check.limits
     }
 
     /// Changes the limits for the frames whose prelude has not been checked yet; what was fed
     /// is kept. (A session that starts verifying reads envelopes, with larger limits.)
     pub fn set_limits(&mut self, limits: Limits) {
-        self.limits = limits;
+        self.check.limits = limits;
     }
 
     /// Feeds bytes, copying them into the decoder's buffer. Drain with
@@ -288,25 +262,402 @@ impl FrameDecoder {
         if self.error.is_some() || data.is_empty() {
             return;
         }
-        if !self.whole.is_empty() {
-            self.spill_whole(data);
-        }
-        let mut data = data;
-        if self.buf.capacity() - self.buf.len() < data.len() {
-            data = self.complete_front(data);
-            if self.buf.capacity() - self.buf.len() < data.len() {
-                self.grow(data);
+        match &mut self.input {
+            Input::Copied(copied) => copied.feed(data, &mut self.front, &self.check),
+            Input::Whole(whole) => {
+                let mut copied = whole.spill(data, self.front, &self.check);
+                copied.feed(data, &mut self.front, &self.check);
+                self.input = Input::Copied(copied);
             }
         }
-        self.append(data);
+    }
+
+    /// Feeds bytes the caller already owns as `Bytes`. When nothing is buffered, frames are split
+    /// off `data` without copying; only an incomplete frame at its end is copied, once more input
+    /// arrives. Ignored once the decoder has failed.
+    pub fn handle_bytes(&mut self, data: &Bytes) {
+        if self.error.is_some() || data.is_empty() {
+            return;
+        }
+        match &mut self.input {
+            Input::Copied(copied) if copied.buf.is_empty() && copied.parked.is_none() => {
+                let spare = core::mem::take(&mut copied.buf);
+                self.input = Input::Whole(Whole {
+                    bytes: data.clone(),
+                    spare,
+                });
+            }
+            _ => self.handle_input(data),
+        }
+    }
+
+    /// The number of bytes fed and not yet handed out as messages.
+    pub fn buffered_len(&self) -> usize {
+        self.input.pending().len() + self.input.parked().map_or(0, |p| p.frame.len())
+    }
+
+    /// How many more bytes the decoder needs before [`poll_message`](Self::poll_message) can hand
+    /// out the next message: the rest of the prelude while it is incomplete, then the rest of the
+    /// frame. Zero when a message is ready or the decoder has failed.
+    pub fn bytes_needed(&self) -> usize {
+        if self.error.is_some() || self.input.parked().is_some() {
+            return 0;
+        }
+        let have = self.input.pending().len();
+        let want = match self.front {
+            Some(p) => p.total_len,
+            None if have < PRELUDE_LEN => PRELUDE_LEN,
+            // The prelude is here but has not been checked yet: poll_message will decide.
+            None => return 0,
+        };
+        want.saturating_sub(have)
+    }
+
+    /// Whether the decoder has failed; it then returns the same error forever.
+    pub fn is_failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// The next complete, checked message, or `Ok(None)` when more bytes are needed (after
+    /// [`handle_end_of_input`](Self::handle_end_of_input): when the input is exhausted).
+    ///
+    /// # Errors
+    ///
+    /// A [`FrameError`] when the bytes are not a valid frame, or, after `handle_end_of_input`, when the input
+    /// ended inside a frame. Every error is fatal and returned again by every later call.
+    #[must_use = "a decoded message or an error would be lost"]
+    #[inline]
+    pub fn poll_message(&mut self) -> Result<Option<Message>, FrameError> {
+        // The common answer, decided inline: the front frame is known and not complete yet.
+        // (Returned from a call, even `Ok(None)` would travel through memory.)
+        if let Some(front) = self.front {
+            if self.error.is_none() && !self.ended && self.input.lacks(front.total_len) {
+                return Ok(None);
+            }
+        }
+        self.poll_message_slow()
+    }
+
+    /// [`poll_message`](Self::poll_message) for everything but an incomplete front frame.
+    fn poll_message_slow(&mut self) -> Result<Option<Message>, FrameError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        match self.decode_front() {
+            Ok(Some(msg)) => Ok(Some(msg)),
+            Ok(None) if self.ended && !self.input.pending().is_empty() => {
+                Err(self.fail(self.truncated()))
+            }
+            Ok(None) => Ok(None),
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
+    /// Marks the end of the input.
+    ///
+    /// Call it after [`poll_message`](Self::poll_message) returned `Ok(None)`. It returns `Ok(())`
+    /// when the input ended between two frames, and [`FrameError::Truncated`] (fatal) when an
+    /// incomplete frame is buffered. Complete frames that were not drained yet are not lost: the
+    /// input is then only known to be truncated once `poll_message` has handed them out, and it
+    /// reports it.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::Truncated`], or the error the decoder already failed with.
+    pub fn handle_end_of_input(&mut self) -> Result<(), FrameError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        self.ended = true;
+        let have = self.input.pending().len();
+        if have == 0 || self.input.parked().is_some() {
+            // Clean, or a complete frame still to hand out (poll_message then checks the rest).
+            return Ok(());
+        }
+        if have >= PRELUDE_LEN {
+            let prelude = match self.front_prelude() {
+                Ok(p) => p,
+                Err(err) => return Err(self.fail(err)),
+            };
+            if have >= prelude.total_len {
+                return Ok(());
+            }
+        }
+        Err(self.fail(self.truncated()))
+    }
+
+    fn truncated(&self) -> FrameError {
+        FrameError::Truncated {
+            frame_offset: self.offset,
+            available: self.input.pending().len(),
+            expected: self.front.map_or(PRELUDE_LEN, |p| p.total_len),
+        }
+    }
+
+    fn fail(&mut self, err: FrameError) -> FrameError {
+        self.error = Some(err.clone());
+        self.input = Input::Copied(Copied::new(BytesMut::new(), &self.check));
+        self.front = None;
+        err
+    }
+
+    /// The checked prelude of the front frame; at least 12 bytes must be pending.
+    fn front_prelude(&mut self) -> Result<Prelude, FrameError> {
+        if let Some(p) = self.front {
+            return Ok(p);
+        }
+        let mut prelude = [0u8; PRELUDE_LEN];
+        prelude.copy_from_slice(&self.input.pending()[..PRELUDE_LEN]);
+        let p = self.check.prelude(&prelude, self.offset)?;
+        self.front = Some(p);
+        Ok(p)
+    }
+
+    fn decode_front(&mut self) -> Result<Option<Message>, FrameError> {
+        if let Input::Copied(Copied { parked, .. }) = &mut self.input {
+            if let Some(Parked {
+                frame,
+                prelude,
+                crc,
+            }) = parked.take()
+            {
+                let frame_offset = self.offset;
+                self.offset += prelude.total_len as u64;
+                return decode_frame(
+                    frame,
+                    prelude,
+                    crc,
+                    frame_offset,
+                    &self.check.limits,
+                    self.reject_duplicates,
+                )
+                .map(Some);
+            }
+        }
+        let have = self.input.pending().len();
+        if have < PRELUDE_LEN {
+            return Ok(None);
+        }
+        let prelude = self.front_prelude()?;
+        if have < prelude.total_len {
+            return Ok(None);
+        }
+        let (frame, crc) = self.input.split_front(prelude.total_len, &self.check);
+        let frame_offset = self.offset;
+        self.offset += prelude.total_len as u64;
+        self.front = None;
+        decode_frame(
+            frame,
+            prelude,
+            crc,
+            frame_offset,
+            &self.check.limits,
+            self.reject_duplicates,
+        )
+        .map(Some)
+    }
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameDecoder")
+            .field("limits", &self.check.limits)
+            .field("buffered_len", &self.buffered_len())
+            .field("offset", &self.offset)
+            .field("ended", &self.ended)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+/// How the decoder checks a prelude: its limits, and a new checksum that every checksum it
+/// starts is a copy of (cheaper than `crc32fast::Hasher::new`, which detects the CPU's features
+/// on every call).
+struct Checker {
+    limits: Limits,
+    hasher: crc32fast::Hasher,
+}
+
+impl Checker {
+    fn new(limits: Limits) -> Self {
+        Checker {
+            limits,
+            hasher: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// Checks the prelude of the frame that starts at stream offset `frame_offset`.
+    fn prelude(&self, p: &[u8; PRELUDE_LEN], frame_offset: u64) -> Result<Prelude, FrameError> {
+        check_prelude(p, frame_offset, &self.limits, self.hasher.clone())
+    }
+
+    /// The prelude, if it is valid; an invalid one is reported by `poll_message`, with its
+    /// offset, not here.
+    fn valid_prelude(&self, p: &[u8; PRELUDE_LEN]) -> Option<Prelude> {
+        self.prelude(p, 0).ok()
+    }
+
+    /// A checksum of no bytes yet.
+    fn running_crc(&self) -> RunningCrc {
+        RunningCrc {
+            hasher: self.hasher.clone(),
+            upto: 0,
+        }
+    }
+
+    /// The total length of the frame at the front of `first` followed by `second` (`front`,
+    /// when its prelude was checked already), if its prelude is present and valid.
+    fn peek_front(&self, front: Option<Prelude>, first: &[u8], second: &[u8]) -> Option<usize> {
+        if let Some(p) = front {
+            return Some(p.total_len);
+        }
+        if first.len() + second.len() < PRELUDE_LEN {
+            return None;
+        }
+        let mut prelude = [0u8; PRELUDE_LEN];
+        let from_first = first.len().min(PRELUDE_LEN);
+        prelude[..from_first].copy_from_slice(&first[..from_first]);
+        prelude[from_first..].copy_from_slice(&second[..PRELUDE_LEN - from_first]);
+        self.valid_prelude(&prelude).map(|p| p.total_len)
+    }
+}
+
+/// The input the decoder was fed and has not handed out yet. It is in one place at a time:
+/// copied into the decoder's buffer, or in a `Bytes` the caller handed over, never partly in
+/// each, so the pending bytes are one contiguous slice; and what belongs to copied input only
+/// (the running checksum, a parked frame) exists only while the input is copied.
+enum Input {
+    /// Copied input (possibly none).
+    Copied(Copied),
+    /// Input handed over with `handle_bytes` while nothing else was pending.
+    Whole(Whole),
+}
+
+/// Input copied into the decoder's buffer, and what belongs to it.
+struct Copied {
+    /// The copied bytes not yet handed out.
+    buf: BytesMut,
+    /// The checksum of the first bytes of `buf`'s front frame, updated as they arrive (while
+    /// they are still in cache) instead of after the whole frame arrived.
+    crc: RunningCrc,
+    /// A complete frame split off `buf` (see `Copied::complete_front`), handed out before
+    /// anything in `buf`.
+    parked: Option<Parked>,
+}
+
+/// A complete frame split off the decoder's buffer, with its checked prelude and the running
+/// checksum of its bytes.
+struct Parked {
+    frame: Bytes,
+    prelude: Prelude,
+    crc: RunningCrc,
+}
+
+/// Input handed over as `Bytes`: frames are split off it without copying.
+struct Whole {
+    /// The bytes not yet handed out; never empty (once its last frame is split off, the input
+    /// is `Copied` again, in `spare`).
+    bytes: Bytes,
+    /// The decoder's buffer, empty, kept for its allocation: the input goes back to it when more
+    /// must follow `bytes` contiguously, or when `bytes` has been handed out.
+    spare: BytesMut,
+}
+
+impl Input {
+    /// The bytes fed and not handed out yet, after the parked frame if there is one.
+    #[inline]
+    fn pending(&self) -> &[u8] {
+        match self {
+            Input::Copied(copied) => &copied.buf,
+            Input::Whole(whole) => &whole.bytes,
+        }
+    }
+
+    fn parked(&self) -> Option<&Parked> {
+        match self {
+            Input::Copied(copied) => copied.parked.as_ref(),
+            Input::Whole(_) => None,
+        }
+    }
+
+    /// Whether the front frame, `total_len` bytes long, is incomplete and no parked frame
+    /// comes before it.
+    #[inline]
+    fn lacks(&self, total_len: usize) -> bool {
+        match self {
+            Input::Copied(copied) => copied.parked.is_none() && copied.buf.len() < total_len,
+            Input::Whole(whole) => whole.bytes.len() < total_len,
+        }
+    }
+
+    /// Splits off the front frame, `len` bytes that are all pending, with the running checksum
+    /// of its bytes.
+    fn split_front(&mut self, len: usize, check: &Checker) -> (Bytes, RunningCrc) {
+        match self {
+            Input::Copied(copied) => {
+                let crc = core::mem::replace(&mut copied.crc, check.running_crc());
+                (copied.buf.split_to(len).freeze(), crc)
+            }
+            Input::Whole(whole) => {
+                let frame = whole.bytes.split_to(len);
+                if whole.bytes.is_empty() {
+                    let spare = core::mem::take(&mut whole.spare);
+                    *self = Input::Copied(Copied::new(spare, check));
+                }
+                (frame, check.running_crc())
+            }
+        }
+    }
+}
+
+impl Whole {
+    /// Moves the pending bytes into the decoder's buffer, because `next` must follow them
+    /// contiguously. `front` is their front frame's checked prelude, if it was checked.
+    fn spill(&mut self, next: &[u8], front: Option<Prelude>, check: &Checker) -> Copied {
+        let mut copied = Copied::new(core::mem::take(&mut self.spare), check);
+        let front_len = check.peek_front(front, &self.bytes, next);
+        copied.reserve(&self.bytes, next, front_len);
+        copied.buf.extend_from_slice(&self.bytes);
+        copied
+    }
+}
+
+impl Copied {
+    /// `buf`, empty, as the buffer for copied input.
+    fn new(buf: BytesMut, check: &Checker) -> Self {
+        Copied {
+            buf,
+            crc: check.running_crc(),
+            parked: None,
+        }
+    }
+
+    /// Copies `data` in, making room for it first. `front` is the checked prelude of the front
+    /// frame of `buf`, when it was checked; it is checked here as soon as its bytes arrive.
+    fn feed(&mut self, data: &[u8], front: &mut Option<Prelude>, check: &Checker) {
+        let mut data = data;
+        if self.buf.capacity() - self.buf.len() < data.len() {
+            data = self.complete_front(data, front, check);
+            if self.buf.capacity() - self.buf.len() < data.len() {
+                let front_len = check.peek_front(*front, &self.buf, data);
+                self.reserve(&[], data, front_len);
+            }
+        }
+        self.append(data, front, check);
     }
 
     /// Copies `data` to the end of `buf`. The bytes of it that belong to the checksummed part of
     /// a front frame whose checksum has caught up are checksummed first, from the caller's
     /// slice, so that the copy then reads them from the first-level cache where the checksum
     /// left them, instead of the checksum reading the copy back afterwards.
-    fn append(&mut self, data: &[u8]) {
-        if let Some(front) = self.front {
+    fn append(&mut self, data: &[u8], front: &mut Option<Prelude>, check: &Checker) {
+        if let Some(front) = *front {
             let len = self.buf.len();
             let end = (len + data.len()).min(front.total_len - 4);
             if self.crc.upto == len && end > len {
@@ -315,12 +666,12 @@ impl FrameDecoder {
             }
         }
         self.buf.extend_from_slice(data);
-        self.hash_front();
+        self.hash_front(front, check);
     }
 
     /// Brings the running checksum of `buf`'s front frame up to what has arrived of it.
-    fn hash_front(&mut self) {
-        if let Some(prelude) = self.buffered_front_prelude() {
+    fn hash_front(&mut self, front: &mut Option<Prelude>, check: &Checker) {
+        if let Some(prelude) = self.front_prelude(front, check) {
             let end = self.buf.len().min(prelude.total_len - 4);
             if self.crc.upto < end {
                 self.crc.update(&self.buf, end);
@@ -331,11 +682,16 @@ impl FrameDecoder {
     /// When `data` completes the front frame and begins the next one, and does not fit: copies
     /// only what completes the front frame and parks that frame, so the next one starts in a new
     /// buffer instead of the front frame being moved to make room. Returns the rest of `data`.
-    fn complete_front<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+    fn complete_front<'a>(
+        &mut self,
+        data: &'a [u8],
+        front: &mut Option<Prelude>,
+        check: &Checker,
+    ) -> &'a [u8] {
         if self.parked.is_some() {
             return data;
         }
-        let Some(prelude) = self.buffered_front_prelude() else {
+        let Some(prelude) = self.front_prelude(front, check) else {
             return data;
         };
         let have = self.buf.len();
@@ -345,49 +701,26 @@ impl FrameDecoder {
         }
         let (head, rest) = data.split_at(total - have);
         self.buf.reserve(head.len());
-        self.append(head);
-        self.front = None;
-        let crc = self.crc.take();
-        self.parked = Some((self.buf.split().freeze(), prelude, crc));
+        self.append(head, front, check);
+        *front = None;
+        let crc = core::mem::replace(&mut self.crc, check.running_crc());
+        self.parked = Some(Parked {
+            frame: self.buf.split().freeze(),
+            prelude,
+            crc,
+        });
         rest
     }
 
     /// The checked prelude of the frame at the front of `buf`, when its 12 bytes are there and
-    /// valid (an invalid one is reported by `poll_message`).
-    fn buffered_front_prelude(&mut self) -> Option<Prelude> {
-        if self.front.is_none() && self.whole.is_empty() && self.buf.len() >= PRELUDE_LEN {
+    /// valid (an invalid one is reported by `poll_message`); `front` keeps it.
+    fn front_prelude(&self, front: &mut Option<Prelude>, check: &Checker) -> Option<Prelude> {
+        if front.is_none() && self.buf.len() >= PRELUDE_LEN {
             let mut prelude = [0u8; PRELUDE_LEN];
             prelude.copy_from_slice(&self.buf[..PRELUDE_LEN]);
-            self.front = check_prelude(&prelude, self.offset, &self.limits, self.crc.fresh()).ok();
+            *front = check.valid_prelude(&prelude);
         }
-        self.front
-    }
-
-    /// Feeds bytes the caller already owns as `Bytes`. When nothing is buffered, frames are split
-    /// off `data` without copying; only an incomplete frame at its end is copied, once more input
-    /// arrives. Ignored once the decoder has failed.
-    pub fn handle_bytes(&mut self, data: &Bytes) {
-        if self.error.is_some() || data.is_empty() {
-            return;
-        }
-        if self.buf.is_empty() && self.whole.is_empty() {
-            self.whole = data.clone();
-        } else {
-            self.handle_input(data);
-        }
-    }
-
-    /// Moves the bytes of `whole` into `buf`, because `next` must follow them contiguously.
-    fn spill_whole(&mut self, next: &[u8]) {
-        let whole = core::mem::take(&mut self.whole);
-        let front = self.peek_front(&whole, next);
-        self.reserve(&whole, next, front);
-        self.buf.extend_from_slice(&whole);
-    }
-
-    fn grow(&mut self, data: &[u8]) {
-        let front = self.peek_front(&self.buf, data);
-        self.reserve(&[], data, front);
+        *front
     }
 
     /// Makes room for `before` and then `next` after what `buf` holds; `front` is the length of
@@ -445,224 +778,6 @@ impl FrameDecoder {
             fresh.extend_from_slice(&self.buf);
             self.buf = fresh;
         }
-    }
-
-    /// The total length of the frame at the front of `first` followed by `second`, if its prelude
-    /// is present and valid. An invalid prelude is reported by `poll_message`, not here.
-    fn peek_front(&self, first: &[u8], second: &[u8]) -> Option<usize> {
-        if let Some(p) = self.front {
-            return Some(p.total_len);
-        }
-        if first.len() + second.len() < PRELUDE_LEN {
-            return None;
-        }
-        let mut prelude = [0u8; PRELUDE_LEN];
-        let from_first = first.len().min(PRELUDE_LEN);
-        prelude[..from_first].copy_from_slice(&first[..from_first]);
-        prelude[from_first..].copy_from_slice(&second[..PRELUDE_LEN - from_first]);
-        check_prelude(&prelude, self.offset, &self.limits, self.crc.fresh())
-            .ok()
-            .map(|p| p.total_len)
-    }
-
-    #[inline]
-    fn pending(&self) -> &[u8] {
-        if self.whole.is_empty() {
-            &self.buf
-        } else {
-            &self.whole
-        }
-    }
-
-    /// The number of bytes fed and not yet handed out as messages.
-    pub fn buffered_len(&self) -> usize {
-        self.pending().len() + self.parked.as_ref().map_or(0, |(f, _, _)| f.len())
-    }
-
-    /// How many more bytes the decoder needs before [`poll_message`](Self::poll_message) can hand
-    /// out the next message: the rest of the prelude while it is incomplete, then the rest of the
-    /// frame. Zero when a message is ready or the decoder has failed.
-    pub fn bytes_needed(&self) -> usize {
-        if self.error.is_some() || self.parked.is_some() {
-            return 0;
-        }
-        let have = self.pending().len();
-        let want = match self.front {
-            Some(p) => p.total_len,
-            None if have < PRELUDE_LEN => PRELUDE_LEN,
-            // The prelude is here but has not been checked yet: poll_message will decide.
-            None => return 0,
-        };
-        want.saturating_sub(have)
-    }
-
-    /// Whether the decoder has failed; it then returns the same error forever.
-    pub fn is_failed(&self) -> bool {
-        self.error.is_some()
-    }
-
-    /// The next complete, checked message, or `Ok(None)` when more bytes are needed (after
-    /// [`handle_end_of_input`](Self::handle_end_of_input): when the input is exhausted).
-    ///
-    /// # Errors
-    ///
-    /// A [`FrameError`] when the bytes are not a valid frame, or, after `handle_end_of_input`, when the input
-    /// ended inside a frame. Every error is fatal and returned again by every later call.
-    #[must_use = "a decoded message or an error would be lost"]
-    #[inline]
-    pub fn poll_message(&mut self) -> Result<Option<Message>, FrameError> {
-        // The common answer, decided inline: the front frame is known and not complete yet.
-        // (Returned from a call, even `Ok(None)` would travel through memory.)
-        if let Some(front) = self.front {
-            if self.error.is_none()
-                && self.parked.is_none()
-                && !self.ended
-                && self.pending().len() < front.total_len
-            {
-                return Ok(None);
-            }
-        }
-        self.poll_message_slow()
-    }
-
-    /// [`poll_message`](Self::poll_message) for everything but an incomplete front frame.
-    fn poll_message_slow(&mut self) -> Result<Option<Message>, FrameError> {
-        if let Some(err) = &self.error {
-            return Err(err.clone());
-        }
-        match self.decode_front() {
-            Ok(Some(msg)) => Ok(Some(msg)),
-            Ok(None) if self.ended && !self.pending().is_empty() => {
-                Err(self.fail(self.truncated()))
-            }
-            Ok(None) => Ok(None),
-            Err(err) => Err(self.fail(err)),
-        }
-    }
-
-    /// Marks the end of the input.
-    ///
-    /// Call it after [`poll_message`](Self::poll_message) returned `Ok(None)`. It returns `Ok(())`
-    /// when the input ended between two frames, and [`FrameError::Truncated`] (fatal) when an
-    /// incomplete frame is buffered. Complete frames that were not drained yet are not lost: the
-    /// input is then only known to be truncated once `poll_message` has handed them out, and it
-    /// reports it.
-    ///
-    /// # Errors
-    ///
-    /// [`FrameError::Truncated`], or the error the decoder already failed with.
-    pub fn handle_end_of_input(&mut self) -> Result<(), FrameError> {
-        if let Some(err) = &self.error {
-            return Err(err.clone());
-        }
-        self.ended = true;
-        let have = self.pending().len();
-        if have == 0 || self.parked.is_some() {
-            // Clean, or a complete frame still to hand out (poll_message then checks the rest).
-            return Ok(());
-        }
-        if have >= PRELUDE_LEN {
-            let prelude = match self.front_prelude() {
-                Ok(p) => p,
-                Err(err) => return Err(self.fail(err)),
-            };
-            if have >= prelude.total_len {
-                return Ok(());
-            }
-        }
-        Err(self.fail(self.truncated()))
-    }
-
-    fn truncated(&self) -> FrameError {
-        FrameError::Truncated {
-            frame_offset: self.offset,
-            available: self.pending().len(),
-            expected: self.front.map_or(PRELUDE_LEN, |p| p.total_len),
-        }
-    }
-
-    fn fail(&mut self, err: FrameError) -> FrameError {
-        self.error = Some(err.clone());
-        self.buf = BytesMut::new();
-        self.whole = Bytes::new();
-        self.front = None;
-        self.parked = None;
-        self.crc = RunningCrc::default();
-        err
-    }
-
-    /// The checked prelude of the front frame; at least 12 bytes must be pending.
-    fn front_prelude(&mut self) -> Result<Prelude, FrameError> {
-        if let Some(p) = self.front {
-            return Ok(p);
-        }
-        let pending = self.pending();
-        let mut prelude = [0u8; PRELUDE_LEN];
-        prelude.copy_from_slice(&pending[..PRELUDE_LEN]);
-        let p = check_prelude(&prelude, self.offset, &self.limits, self.crc.fresh())?;
-        self.front = Some(p);
-        Ok(p)
-    }
-
-    fn decode_front(&mut self) -> Result<Option<Message>, FrameError> {
-        if let Some((frame, prelude, crc)) = self.parked.take() {
-            let frame_offset = self.offset;
-            self.offset += prelude.total_len as u64;
-            return decode_frame(
-                frame,
-                prelude,
-                crc,
-                frame_offset,
-                &self.limits,
-                self.reject_duplicates,
-            )
-            .map(Some);
-        }
-        let have = self.pending().len();
-        if have < PRELUDE_LEN {
-            return Ok(None);
-        }
-        let prelude = self.front_prelude()?;
-        if have < prelude.total_len {
-            return Ok(None);
-        }
-        let (frame, crc) = if self.whole.is_empty() {
-            let crc = self.crc.take();
-            (self.buf.split_to(prelude.total_len).freeze(), crc)
-        } else {
-            // `crc` belongs to `buf`, which is empty: it is a new checksum.
-            (self.whole.split_to(prelude.total_len), self.crc.take())
-        };
-        let frame_offset = self.offset;
-        self.offset += prelude.total_len as u64;
-        self.front = None;
-        decode_frame(
-            frame,
-            prelude,
-            crc,
-            frame_offset,
-            &self.limits,
-            self.reject_duplicates,
-        )
-        .map(Some)
-    }
-}
-
-impl Default for FrameDecoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Debug for FrameDecoder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FrameDecoder")
-            .field("limits", &self.limits)
-            .field("buffered_len", &self.buffered_len())
-            .field("offset", &self.offset)
-            .field("ended", &self.ended)
-            .field("error", &self.error)
-            .finish()
     }
 }
 

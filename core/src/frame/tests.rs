@@ -100,6 +100,46 @@ fn handle_bytes_then_slices_keeps_order() {
     d.handle_end_of_input().unwrap();
 }
 
+/// The input moves between the `Bytes` handed over and the decoder's buffer: a frame split
+/// across a `Bytes` and a slice is copied, and once everything copied has been handed out, the
+/// next `Bytes` is split without copying again.
+#[test]
+fn handle_bytes_after_copied_input_splits_without_copying_again() {
+    let one = encode(&Message::new(&b"one"[..]));
+    let two = encode(&Message::new(&b"two"[..]));
+    let three = encode(&Message::new(&b"three"[..])).freeze();
+    let within = |m: &Message, b: &Bytes| {
+        let base = b.as_ptr() as usize;
+        (base..base + b.len()).contains(&(m.payload().as_ptr() as usize))
+    };
+    let mut d = FrameDecoder::new();
+    let mut first = one.clone();
+    first.extend_from_slice(&two[..14]);
+    let first = first.freeze();
+    d.handle_bytes(&first);
+    assert_eq!(d.buffered_len(), first.len());
+    let m = d.poll_message().unwrap().unwrap();
+    assert!(within(&m, &first));
+    assert!(d.poll_message().unwrap().is_none());
+    assert_eq!(d.buffered_len(), 14);
+    // The rest of the second frame and a whole third one, as a slice: both are copied.
+    let mut rest = two[14..].to_vec();
+    rest.extend_from_slice(&three);
+    d.handle_input(&rest);
+    assert_eq!(d.buffered_len(), two.len() + three.len());
+    let m = d.poll_message().unwrap().unwrap();
+    assert_eq!(&m.payload()[..], b"two");
+    assert!(!within(&m, &first));
+    let m = d.poll_message().unwrap().unwrap();
+    assert_eq!(&m.payload()[..], b"three");
+    assert!(d.poll_message().unwrap().is_none());
+    assert_eq!(d.buffered_len(), 0);
+    d.handle_bytes(&three);
+    let m = d.poll_message().unwrap().unwrap();
+    assert!(within(&m, &three));
+    assert!(d.poll_message().unwrap().is_none());
+    d.handle_end_of_input().unwrap();
+}
 #[test]
 fn forged_length_is_rejected_before_the_body_is_buffered() {
     // A valid prelude CRC with a total length of 0xFFFFFFF0.
