@@ -12,26 +12,18 @@ use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, Ses
 use eventstream_tokio::{Client, ClientBuilder, Error, Reason, Receiver, ServerConnection};
 use futures_core::Stream;
 use std::future::poll_fn;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_common::*;
 
 /// The HTTP/2 initial stream window: the client's receive window in these tests (given to it
 /// explicitly where the adapter's client is the receiver: its default is larger).
 const WINDOW: u64 = 65_535;
-
-/// A loopback listener and its address.
-async fn listen() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("has an address");
-    (listener, addr)
-}
 
 /// A `200` answer with the event stream content type.
 fn ok_response() -> http::Response<()> {
@@ -349,23 +341,6 @@ async fn a_lost_connection_reaches_both_halves_at_the_server() {
         }
     })
     .await;
-}
-
-/// Reads HTTP/2 frames from `tcp` (after the client's preface) until the HEADERS of stream 1.
-async fn read_until_headers_of_stream_1(tcp: &mut TcpStream) {
-    let mut preface = [0u8; 24];
-    tcp.read_exact(&mut preface).await.expect("the preface");
-    loop {
-        let mut head = [0u8; 9];
-        tcp.read_exact(&mut head).await.expect("a frame header");
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-        let mut payload = vec![0u8; len];
-        tcp.read_exact(&mut payload).await.expect("a frame payload");
-        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        if head[3] == 0x1 && stream == 1 {
-            return;
-        }
-    }
 }
 
 /// A server that never processed the stream sends GOAWAY with an error (written by hand: last

@@ -96,3 +96,40 @@ pub fn encode(message: &Message) -> Bytes {
     message.encode(&mut out).expect("encodes");
     out.freeze()
 }
+
+/// A loopback listener and its address.
+pub async fn listen() -> (tokio::net::TcpListener, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("has an address");
+    (listener, addr)
+}
+
+/// Reads HTTP/2 frames from `tcp` (after the client's preface) until the HEADERS of stream 1:
+/// for servers written byte by byte.
+pub async fn read_until_headers_of_stream_1(tcp: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut preface = [0u8; 24];
+    tcp.read_exact(&mut preface).await.expect("the preface");
+    loop {
+        let mut head = [0u8; 9];
+        tcp.read_exact(&mut head).await.expect("a frame header");
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await.expect("a frame payload");
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if head[3] == 0x1 && stream == 1 {
+            return;
+        }
+    }
+}
+
+/// One HTTP/2 frame, for servers written byte by byte.
+pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}

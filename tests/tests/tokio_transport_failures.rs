@@ -6,23 +6,19 @@
 //! The peers are written with h2 directly, or byte by byte, so that they can fail at a chosen
 //! point: three whole events and part of a fourth in one DATA frame, then the failure.
 
+mod tokio_common;
+
 use bytes::{Bytes, BytesMut};
 use eventstream::frame::Message;
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
 use eventstream_tokio::{Client, Error, Reason, Receiver};
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-
-/// Fails a test that hangs.
-async fn within_hang_timeout<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), test)
-        .await
-        .expect("the test hung")
-}
+use tokio_common::{frame, listen, read_until_headers_of_stream_1, within_hang_timeout};
 
 fn event(seq: u8) -> Message {
     EventBuilder::new("Tick").payload(vec![seq; 100]).build()
@@ -37,12 +33,6 @@ fn three_events_and_a_cut() -> Bytes {
     }
     let cut = wire.len() - (wire.len() / 4) + 20;
     wire.freeze().slice(..cut)
-}
-
-async fn listen() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("an address");
-    (listener, addr)
 }
 
 async fn open(addr: SocketAddr) -> (eventstream_tokio::Sender, Receiver) {
@@ -224,32 +214,6 @@ async fn a_lost_connection_comes_after_the_events_received_before_it() {
         }
     })
     .await;
-}
-
-/// Reads HTTP/2 frames from `tcp` (after the client's preface) until the HEADERS of stream 1.
-async fn read_until_headers_of_stream_1(tcp: &mut TcpStream) {
-    let mut preface = [0u8; 24];
-    tcp.read_exact(&mut preface).await.expect("the preface");
-    loop {
-        let mut head = [0u8; 9];
-        tcp.read_exact(&mut head).await.expect("a frame header");
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-        let mut payload = vec![0u8; len];
-        tcp.read_exact(&mut payload).await.expect("a frame payload");
-        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        if head[3] == 0x1 && stream == 1 {
-            return;
-        }
-    }
-}
-
-/// One HTTP/2 frame.
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
 }
 
 /// A server, written byte by byte, answers 200 and sends the events, then GOAWAY with an error
