@@ -1,0 +1,183 @@
+//! The official AWS SDK for Rust against our mirror server over TLS with ALPN `h2`.
+//!
+//! The same `StartStreamTranscription` calls as `transcribe.rs`, now through the SDK's own HTTPS
+//! client (`aws-smithy-http-client` on rustls with the ring provider), which offers ALPN `h2`
+//! and `http/1.1` and trusts only a CA made at test time with `rcgen`. The mirror holds a
+//! certificate for `127.0.0.1` signed by that CA and selects `h2`.
+//!
+//! Why: this is the path an application takes to reach AWS (TLS, ALPN, the SDK's connection
+//! pool), with an independent client on the other side of our TLS server, signed request and
+//! signed events.
+
+mod common;
+
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use common::{reporting, transcribe, ACCESS_KEY_ID, EVENTS, HANG, REGION, SECRET, SERVICE};
+use eventstream::sign::{Credentials, SigningParams};
+use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+/// A throwaway CA and a server certificate it signed for `127.0.0.1`.
+struct TestPki {
+    ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+fn test_pki() -> TestPki {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+
+    let key = PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap();
+    let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone()];
+    // rustls 0.23.48 deprecated ring's provider (no post-quantum key exchange); ring is the one
+    // that builds without cmake, and the SDK's `rustls-ring` client uses it too.
+    #[allow(deprecated)]
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    server.alpn_protocols = vec![b"h2".to_vec()];
+    TestPki {
+        ca_pem: ca_cert.pem(),
+        server: Arc::new(server),
+    }
+}
+
+/// The SDK's own HTTPS client, rustls with ring, trusting `ca_pem` alone (no platform roots).
+fn sdk_https_client(ca_pem: &str) -> SharedHttpClient {
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(ca_pem.as_bytes());
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .unwrap(),
+        )
+        .build_https()
+}
+
+/// What the server saw of one TLS handshake: the protocol ALPN selected.
+type Alpn = Option<Vec<u8>>;
+
+/// Serves `mirror` over TLS on a loopback port. Returns the `https://` endpoint, the stream
+/// reports, and the ALPN protocol of each connection.
+async fn start(
+    mirror: Mirror,
+    server: Arc<rustls::ServerConfig>,
+) -> (
+    String,
+    mpsc::UnboundedReceiver<MirrorReport>,
+    mpsc::UnboundedReceiver<Alpn>,
+) {
+    let (mirror, reports) = reporting(mirror);
+    let (alpn_tx, alpn) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = TlsAcceptor::from(server);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            let (mirror, acceptor, alpn_tx) = (mirror.clone(), acceptor.clone(), alpn_tx.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    let _ = alpn_tx.send(None);
+                    return;
+                };
+                let _ = alpn_tx.send(tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec));
+                let _ = mirror.serve_connection(tls).await;
+            });
+        }
+    });
+    (format!("https://{addr}"), reports, alpn)
+}
+
+fn verifying_mirror() -> Mirror {
+    let credentials = Credentials::new(ACCESS_KEY_ID, SECRET);
+    Mirror::new().with_signing(SigningParams::new(credentials, REGION, SERVICE))
+}
+
+#[tokio::test]
+async fn sdk_over_tls_against_verifying_mirror() {
+    tokio::time::timeout(HANG, async {
+        let pki = test_pki();
+        let (endpoint, mut reports, mut alpn) = start(verifying_mirror(), pki.server).await;
+        let seen = transcribe(endpoint, sdk_https_client(&pki.ca_pem), SECRET).await;
+        let report = reports.recv().await.unwrap();
+        let context = format!("{seen:?}, {report:?}");
+        assert_eq!(alpn.recv().await.unwrap().as_deref(), Some(&b"h2"[..]));
+        assert_eq!(seen.started, Ok(()), "{context}");
+        assert!(report.verified_chain(), "{context}");
+        assert_eq!(report.echoed, EVENTS as u64, "{context}");
+        assert_eq!(seen.unknown, EVENTS, "{context}");
+        assert_eq!(seen.end, Ok(()), "the response must end cleanly");
+    })
+    .await
+    .expect("hung");
+}
+
+/// Without the test CA in its trust store, the SDK refuses the mirror's certificate: the
+/// trust store above is what lets the other tests through.
+#[tokio::test]
+async fn sdk_over_tls_refuses_an_untrusted_certificate() {
+    tokio::time::timeout(HANG, async {
+        let pki = test_pki();
+        let other = test_pki();
+        let (endpoint, _reports, _alpn) = start(verifying_mirror(), pki.server).await;
+        let seen = transcribe(endpoint, sdk_https_client(&other.ca_pem), SECRET).await;
+        let error = seen
+            .started
+            .expect_err("an untrusted certificate must fail the call");
+        assert!(error.contains("certificate"), "{error}");
+    })
+    .await
+    .expect("hung");
+}
+
+/// A wrong secret: the mirror refuses the stream and the SDK surfaces an error.
+#[tokio::test]
+async fn sdk_over_tls_with_wrong_secret_is_refused() {
+    tokio::time::timeout(HANG, async {
+        let pki = test_pki();
+        let (endpoint, mut reports, _alpn) = start(verifying_mirror(), pki.server).await;
+        let seen = transcribe(endpoint, sdk_https_client(&pki.ca_pem), "not-the-secret").await;
+        let report = reports.recv().await.unwrap();
+        let context = format!("{seen:?}, {report:?}");
+        assert!(
+            matches!(report.outcome, MirrorOutcome::ErrorSent { .. }),
+            "{context}"
+        );
+        assert_eq!(report.echoed, 0, "{context}");
+        assert_eq!(seen.unknown, 0, "{context}");
+        assert!(
+            seen.started.is_err() || seen.end.is_err(),
+            "the SDK must fail: {context}"
+        );
+    })
+    .await
+    .expect("hung");
+}
