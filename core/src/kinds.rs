@@ -19,7 +19,7 @@
 //! | [`SessionError`](crate::session::SessionError) | `reset`, or its frame, verify or protocol error's kind |
 //! | [`SendError`](crate::session::SendError) | `finished`, `stream_over`, `aborted`, `not_allowed`, `initial_message_not_first`, `wrong_kind`, or its failure's or sign error's kind |
 //! | the blocking and futures-io adapters' `Error` | `io`, `timed_out`, `clock_out_of_range`, `internal`, or the wrapped core error's kind |
-//! | the tokio adapter's `Error` | `reset`, `go_away`, `connection_lost`, `h2`, `status`, `config`, `internal`, `timed_out`, `connect`, `clock_out_of_range`, `body`, or the session failure's or refused command's kind |
+//! | the tokio adapter's `Error` | `reset`, `go_away`, `connection_lost`, `h2`, `status`, `config`, `internal`, `timed_out`, `connect`, `clock_out_of_range`, `body`, `tls`, `invalid_pem`, or the session failure's or refused command's kind |
 //! | `evs` | the kinds above, and `io` (reading the input or writing the output failed) and `time_out_of_range` (`evs sign`: a `--time` outside the years 0 to 9999) |
 //!
 //! ```
@@ -217,6 +217,14 @@ pub const KINDS: &[(&str, &str)] = &[
     (
         "body",
         "an HTTP body failed: its connection was lost, or it was malformed or incomplete",
+    ),
+    (
+        "tls",
+        "TLS failed: a handshake (an untrusted certificate, no ALPN `h2`, no common version or cipher suite) or a configuration rustls refused",
+    ),
+    (
+        "invalid_pem",
+        "a PEM input holds no certificate or no private key where one is needed, or a malformed block",
     ),
     (
         "time_out_of_range",

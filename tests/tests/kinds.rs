@@ -243,6 +243,10 @@ fn tokio_errors() -> Vec<eventstream_tokio::Error> {
         Error::Connect(io()),
         Error::Clock(clock()),
         Error::Body(Arc::new(std::io::Error::other("body cut short"))),
+        Error::Tls(Arc::new(eventstream_tokio::tls::rustls::Error::General(
+            "handshake".into(),
+        ))),
+        Error::InvalidPem("no certificate".into()),
     ];
     all.extend(session_errors().into_iter().map(Error::Session));
     all.extend(send_errors().into_iter().map(Error::Send));

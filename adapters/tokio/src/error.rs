@@ -82,14 +82,23 @@ pub enum Error {
     /// stream's own error (for example a `hyper::Error` or a `reqwest::Error`).
     #[error("the body failed: {0}")]
     Body(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// TLS failed: a handshake (the peer's certificate is not trusted, no protocol version or
+    /// cipher suite in common, the peer offered ALPN without `h2`), or rustls refused a
+    /// configuration (a private key that does not belong to its certificate). Kind `tls`.
+    #[error("TLS failed: {0}")]
+    Tls(#[source] Arc<rustls::Error>),
+    /// A PEM input is unusable: it holds no certificate, or no private key, where one is
+    /// needed, or a block is malformed. It says which. Kind `invalid_pem`.
+    #[error("invalid PEM: {0}")]
+    InvalidPem(String),
 }
 
 impl Error {
     /// A stable `snake_case` name for the error: `reset`, `go_away`, `connection_lost`, `h2`,
     /// `status`, the session error's own kind (for example `signature_mismatch`), the refused
     /// command's kind (for example `finished`), `config`, `internal`, `timed_out`, `connect`,
-    /// `clock_out_of_range` or `body`. The same failure has the same kind in every adapter of
-    /// this project and in `evs`.
+    /// `clock_out_of_range`, `body`, `tls` or `invalid_pem`. The same failure has the same kind
+    /// in every adapter of this project and in `evs`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Reset { .. } => "reset",
@@ -105,6 +114,8 @@ impl Error {
             Error::Connect(_) => "connect",
             Error::Clock(_) => "clock_out_of_range",
             Error::Body(_) => "body",
+            Error::Tls(_) => "tls",
+            Error::InvalidPem(_) => "invalid_pem",
         }
     }
 

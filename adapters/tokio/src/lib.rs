@@ -99,6 +99,7 @@ mod error;
 pub mod mirror;
 mod server;
 mod stream;
+pub mod tls;
 
 pub use body::BodyEvents;
 pub use client::{Client, ClientBuilder};

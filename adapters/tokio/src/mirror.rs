@@ -56,6 +56,7 @@ pub struct Mirror {
     limits: Limits,
     server: ServerBuilder,
     on_stream_end: Option<ReportHook>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What [`Mirror::on_stream_end`] calls.
@@ -68,6 +69,7 @@ impl fmt::Debug for Mirror {
             .field("limits", &self.limits)
             .field("server", &self.server)
             .field("on_stream_end", &self.on_stream_end.is_some())
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -157,6 +159,35 @@ impl Mirror {
         self
     }
 
+    /// Serves every connection over TLS with `config` (see
+    /// [`server_config_from_pem`](crate::tls::server_config_from_pem)), then HTTP/2 inside it.
+    ///
+    /// The TLS handshake runs in each connection's own task, within the
+    /// [handshake timeout](ServerBuilder::handshake_timeout) together with the HTTP/2 preface,
+    /// so a slow or silent client holds up no other. A failed TLS handshake (a client that
+    /// distrusts the certificate, speaks cleartext, or offers ALPN without `h2`) closes that
+    /// connection and is logged (an `info` event with the peer's address and rustls's reason);
+    /// [`serve`](Self::serve) goes on accepting.
+    ///
+    /// ```no_run
+    /// # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+    /// use eventstream_tokio::mirror::Mirror;
+    ///
+    /// let tls = eventstream_tokio::tls::server_config_from_pem(
+    ///     &std::fs::read("server.crt")?,
+    ///     &std::fs::read("server.key")?,
+    /// )?;
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+    /// Mirror::new().with_tls(tls).serve(listener).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Mirror {
+        self.tls = Some(config);
+        self
+    }
+
     /// Serves every connection `listener` accepts, each in its own task, its streams
     /// concurrently, until the process ends.
     ///
@@ -217,6 +248,9 @@ impl Mirror {
                         Err(e @ Error::TimedOut(_)) => {
                             tracing::info!("connection from {peer} closed: {e}");
                         }
+                        Err(e @ Error::Tls(_)) => {
+                            tracing::info!("TLS handshake with {peer} failed: {e}");
+                        }
                         Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
                     }
                 }
@@ -225,16 +259,20 @@ impl Mirror {
         }
     }
 
-    /// Serves one connection: every stream in its own task, until the connection closes.
+    /// Serves one connection: the TLS handshake first, [with TLS](Self::with_tls), then every
+    /// stream in its own task, until the connection closes.
     ///
     /// # Errors
     ///
-    /// The handshake's or the connection's failure.
+    /// The handshake's ([`Error::Tls`] for a failed TLS handshake) or the connection's failure.
     pub async fn serve_connection<T>(&self, io: T) -> Result<(), Error>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut connection = self.server.handshake(io).await?;
+        let mut connection = match &self.tls {
+            None => self.server.handshake(io).await?,
+            Some(tls) => self.server.handshake_tls(tls.clone(), io).await?,
+        };
         while let Some(incoming) = connection.accept().await {
             let incoming = incoming?;
             let mirror = self.clone();

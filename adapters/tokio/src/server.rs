@@ -1,6 +1,7 @@
 //! The server: accepts HTTP/2 connections and the event streams they carry.
 
 use crate::budget::{Budgets, Holding, Pool};
+use crate::clock::{Clock, TimeSource};
 use crate::error::Error;
 use crate::stream::{Receiver, Sender, Shared};
 use crate::{
@@ -18,7 +19,7 @@ use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
@@ -89,6 +90,8 @@ pub struct ServerBuilder {
     /// The budget shared by every connection handshaken with this builder and its clones.
     server_budget: Arc<Pool>,
     timeouts: Timeouts,
+    /// The clock of request verification and of the streams' `:date` checks.
+    time: TimeSource,
 }
 
 impl Default for ServerBuilder {
@@ -99,6 +102,7 @@ impl Default for ServerBuilder {
             max_connection_buffer: ServerBuilder::DEFAULT_MAX_CONNECTION_BUFFER,
             server_budget: Pool::new(ServerBuilder::DEFAULT_MAX_SERVER_BUFFER),
             timeouts: Timeouts::default(),
+            time: TimeSource::default(),
         }
     }
 }
@@ -265,6 +269,34 @@ impl ServerBuilder {
         self
     }
 
+    /// Where the server takes the time from (the system clock by default): the clock of
+    /// [`Incoming::verify`] (a request's `x-amz-date` against the skew window) and of every
+    /// stream the connections accept (each event's `:date` against its verifier's window, the
+    /// signing time of what the server signs).
+    ///
+    /// Tests use it to move time without waiting: a request replayed after its window, an event
+    /// dated too far from the server's clock.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// // The system clock, moved forward by `ahead` seconds.
+    /// let ahead = Arc::new(AtomicU64::new(0));
+    /// let offset = ahead.clone();
+    /// let server = eventstream_tokio::ServerBuilder::new().clock(move || {
+    ///     SystemTime::now() + Duration::from_secs(offset.load(Ordering::Relaxed))
+    /// });
+    /// ahead.store(600, Ordering::Relaxed); // ten minutes later, for every connection of `server`
+    /// # drop(server);
+    /// ```
+    #[must_use]
+    pub fn clock(mut self, now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.time = TimeSource::from_fn(now);
+        self
+    }
+
     /// Performs the HTTP/2 handshake over `io` (prior knowledge, or after TLS with ALPN `h2`)
     /// and spawns the task that drives the connection.
     ///
@@ -280,6 +312,92 @@ impl ServerBuilder {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.handshake_within(io, self.timeouts.handshake).await
+    }
+
+    /// Performs the TLS handshake over `io` with `tls`, then the HTTP/2 handshake over the TLS
+    /// stream, as [`handshake`](Self::handshake) does; the
+    /// [handshake timeout](Self::handshake_timeout) bounds both together.
+    ///
+    /// `tls` should select ALPN `h2`, as
+    /// [`server_config_from_pem`](crate::tls::server_config_from_pem)'s does; a client that
+    /// offers no ALPN is served too (HTTP/2 with prior knowledge over TLS).
+    ///
+    /// ```no_run
+    /// # async fn doc(cert: &[u8], key: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    /// use eventstream_tokio::ServerBuilder;
+    ///
+    /// let tls = eventstream_tokio::tls::server_config_from_pem(cert, key)?;
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+    /// let server = ServerBuilder::new();
+    /// loop {
+    ///     let (tcp, _) = listener.accept().await?;
+    ///     let (server, tls) = (server.clone(), tls.clone());
+    ///     tokio::spawn(async move {
+    ///         // The handshakes run in the connection's task: a slow client holds up no other.
+    ///         let Ok(mut connection) = server.handshake_tls(tls, tcp).await else { return };
+    ///         while let Some(Ok(incoming)) = connection.accept().await {
+    ///             // ... verify, accept and serve `incoming`
+    /// #           drop(incoming);
+    ///         }
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] when the TLS handshake fails (the client refused the certificate, offered
+    /// ALPN without `h2`, or does not speak TLS), [`Error::ConnectionLost`] when the connection
+    /// broke during it, [`Error::Config`] when `tls` selected an ALPN protocol other than `h2`,
+    /// [`Error::TimedOut`] past the handshake timeout, or the HTTP/2 handshake's failure.
+    pub async fn handshake_tls<T>(
+        &self,
+        tls: Arc<rustls::ServerConfig>,
+        io: T,
+    ) -> Result<ServerConnection, Error>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let started = Instant::now();
+        let accept = tokio_rustls::TlsAcceptor::from(tls).accept(io);
+        let accepted = match self.timeouts.handshake {
+            None => accept.await,
+            Some(limit) => match tokio::time::timeout(limit, accept).await {
+                Ok(done) => done,
+                Err(_) => {
+                    tracing::debug!(?limit, "no TLS handshake in time");
+                    return Err(Error::TimedOut(
+                        "the client did not complete the TLS handshake in time",
+                    ));
+                }
+            },
+        };
+        let stream = accepted.map_err(tls_failure)?;
+        match stream.get_ref().1.alpn_protocol() {
+            None | Some(crate::tls::ALPN_H2) => {}
+            Some(_) => {
+                return Err(Error::Config(
+                    "the TLS configuration selected an ALPN protocol other than h2",
+                ))
+            }
+        }
+        let left = self
+            .timeouts
+            .handshake
+            .map(|limit| limit.saturating_sub(started.elapsed()));
+        self.handshake_within(stream, left).await
+    }
+
+    /// [`handshake`](Self::handshake) with a preface deadline of `limit`.
+    async fn handshake_within<T>(
+        &self,
+        io: T,
+        limit: Option<Duration>,
+    ) -> Result<ServerConnection, Error>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let id = next_connection_id();
         let span = tracing::debug_span!("h2_connection", id, side = "server");
         let connection_window = self.connection_window();
@@ -291,7 +409,7 @@ impl ServerBuilder {
             .max_concurrent_streams(self.max_concurrent_streams)
             .handshake::<T, Bytes>(io)
             .instrument(span.clone());
-        let connection = match self.timeouts.handshake {
+        let connection = match limit {
             None => handshake.await,
             Some(limit) => match tokio::time::timeout(limit, handshake).await {
                 Ok(done) => done,
@@ -316,8 +434,25 @@ impl ServerBuilder {
             incoming: rx,
             span,
             budgets,
+            time: self.time.clone(),
         })
     }
+}
+
+/// The error of a failed TLS handshake: rustls's own, or the transport's.
+fn tls_failure(e: std::io::Error) -> Error {
+    let is_tls = e
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+    if is_tls {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(tls) = inner.downcast::<rustls::Error>() {
+                return Error::Tls(Arc::new(*tls));
+            }
+        }
+        return Error::Internal("a TLS error was lost on the way");
+    }
+    Error::ConnectionLost(Arc::new(e))
 }
 
 /// Drives a server connection: hands each new stream to the [`ServerConnection`] until the
@@ -365,6 +500,7 @@ async fn drive<T>(
                     span: stream_span,
                     stream_id,
                     budgets: None,
+                    time: TimeSource::default(),
                 };
                 // When the handle is gone the stream is dropped, and h2 refuses it.
                 let _ = tx.send(Ok(incoming));
@@ -595,6 +731,8 @@ pub struct ServerConnection {
     span: tracing::Span,
     /// The budgets of buffered frame bytes its streams charge.
     budgets: Budgets,
+    /// The server's clock, for its streams.
+    time: TimeSource,
 }
 
 impl ServerConnection {
@@ -623,6 +761,7 @@ impl ServerConnection {
             next.map(|incoming| {
                 incoming.map(|mut incoming| {
                     incoming.budgets = Some(self.budgets.clone());
+                    incoming.time = self.time.clone();
                     incoming
                 })
             })
@@ -650,6 +789,8 @@ pub struct Incoming {
     stream_id: u32,
     /// The connection's budgets, given by [`ServerConnection::accept`].
     budgets: Option<Budgets>,
+    /// The server's clock, given by [`ServerConnection::accept`].
+    time: TimeSource,
 }
 
 impl Incoming {
@@ -714,6 +855,7 @@ impl Incoming {
         };
         tracing::debug!(parent: &self.span, "accepted");
         let shared = Shared::new(session, send_stream, self.span, self.stream_id);
+        shared.set_clock(Clock::new(self.time));
         Ok((
             Sender::new(shared.clone()),
             Receiver::server(shared, self.body, self.budgets.map(Holding::new)),

@@ -256,6 +256,12 @@ impl Shared {
         })
     }
 
+    /// Makes the stream take its time from `clock` (a server's injected clock, see
+    /// [`ServerBuilder::clock`](crate::ServerBuilder::clock)) instead of the system's.
+    pub(crate) fn set_clock(&self, clock: Clock) {
+        self.lock().clock = clock;
+    }
+
     /// Locks the state. A panic while it was held leaves it consistent enough to report and
     /// reset: every step either completes or returns early.
     fn lock(&self) -> MutexGuard<'_, Inner> {
