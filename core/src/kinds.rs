@@ -19,7 +19,7 @@
 //! | [`SessionError`](crate::session::SessionError) | `reset`, or its frame, verify or protocol error's kind |
 //! | [`SendError`](crate::session::SendError) | `finished`, `stream_over`, `aborted`, `not_allowed`, `initial_message_not_first`, `wrong_kind`, or its failure's or sign error's kind |
 //! | the blocking and futures-io adapters' `Error` | `io`, `timed_out`, `clock_out_of_range`, `internal`, or the wrapped core error's kind |
-//! | the tokio adapter's `Error` | `reset`, `go_away`, `connection_lost`, `h2`, `status`, `config`, `internal`, `timed_out`, `connect`, `clock_out_of_range`, `body`, `tls`, `invalid_pem`, or the session failure's or refused command's kind |
+//! | the tokio adapter's `Error` | `reset`, `go_away`, `connection_lost`, `h2`, `status`, `config`, `internal`, `timed_out`, `connect`, `clock_out_of_range`, `body`, `tls`, `invalid_pem`, `alpn_not_h2`, `credentials`, or the session failure's or refused command's kind |
 //! | `evs` | the kinds above, and `io` (reading the input or writing the output failed) and `time_out_of_range` (`evs sign`: a `--time` outside the years 0 to 9999) |
 //!
 //! ```
@@ -225,6 +225,14 @@ pub const KINDS: &[(&str, &str)] = &[
     (
         "invalid_pem",
         "a PEM input holds no certificate or no private key where one is needed, or a malformed block",
+    ),
+    (
+        "alpn_not_h2",
+        "the server of an `https://` URI did not select HTTP/2 with ALPN (another protocol, none, or a refusal)",
+    ),
+    (
+        "credentials",
+        "the credentials provider could not give credentials for a signed request",
     ),
     (
         "time_out_of_range",

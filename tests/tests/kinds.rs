@@ -247,6 +247,10 @@ fn tokio_errors() -> Vec<eventstream_tokio::Error> {
             "handshake".into(),
         ))),
         Error::InvalidPem("no certificate".into()),
+        Error::NoH2 {
+            selected: Some("http/1.1".into()),
+        },
+        Error::Credentials(Arc::new(std::io::Error::other("no credentials configured"))),
     ];
     all.extend(session_errors().into_iter().map(Error::Session));
     all.extend(send_errors().into_iter().map(Error::Send));

@@ -1,21 +1,79 @@
-//! The client: an HTTP/2 connection that opens event streams.
+//! The client: HTTP/2 connections that open event streams, pooled per authority or one fixed
+//! connection.
 
 use crate::error::Error;
+use crate::pool::{Authority, Pool, PoolConfig};
 use crate::stream::{Receiver, Sender, Shared};
+use crate::tls::{Roots, TlsSettings};
 use crate::{
     next_connection_id, Settings, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_STREAM_WINDOW,
     EVENT_STREAM_CONTENT_TYPE,
 };
 use bytes::Bytes;
 use eventstream::session::{Role, Session};
+use h2::client::SendRequest;
 use http::header::CONTENT_TYPE;
 use http::HeaderValue;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tracing::Instrument as _;
 
-/// Sets up client connections: flow-control windows and frame size.
+/// Sets up clients: the pool and its TLS, flow-control windows and frame size.
+///
+/// [`build`](Self::build) makes a pooled [`Client`] that connects when a stream needs it, to the
+/// scheme and authority of each request's URI (`https://` over TLS, `http://` over cleartext
+/// HTTP/2); [`connect`](Self::connect) and [`handshake`](Self::handshake) make a client of one
+/// fixed connection.
+///
+/// ```no_run
+/// # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+/// use eventstream::session::{Mode, Role, Session, SessionConfig};
+/// use eventstream_tokio::ClientBuilder;
+/// use std::time::Duration;
+///
+/// let client = ClientBuilder::new()
+///     .idle_timeout(Some(Duration::from_secs(30)))
+///     .max_connections_per_authority(4)
+///     .build();
+/// let request = http::Request::post("https://example.com/stream").body(())?;
+/// let session = Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding));
+/// let (sender, receiver) = client.open(request, session).await?;
+/// # drop((sender, receiver));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # The pool
+///
+/// Streams to one scheme and authority share a connection up to the server's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`; then another connection opens, up to
+/// [`max_connections_per_authority`](Self::max_connections_per_authority) (default
+/// [8](Self::DEFAULT_MAX_CONNECTIONS_PER_AUTHORITY)), past which a new stream waits for a
+/// stream to end. A stream holds its place until our side is closed and the receiver has its
+/// last item, or the stream was reset, or both halves are dropped.
+///
+/// A connection that received `GOAWAY` or failed takes no new stream: its open streams finish
+/// (or fail, each with its error), and new ones go to another connection. It no longer counts
+/// against the limit of connections. A connection without streams for the
+/// [idle timeout](Self::idle_timeout) (default [90 s](Self::DEFAULT_IDLE_TIMEOUT)) is closed; so
+/// are idle connections when the last clone of the client is dropped. Connecting (TCP, TLS and
+/// the HTTP/2 handshake) must finish within the [connect timeout](Self::connect_timeout)
+/// (default [10 s](Self::DEFAULT_CONNECT_TIMEOUT)).
+///
+/// Until the server's SETTINGS arrive a new connection carries one stream: the client pings
+/// the server right after the handshake, and once the answer comes (the server sends its
+/// SETTINGS before it) the connection takes streams up to the server's limit.
+///
+/// # TLS
+///
+/// `https://` URIs use rustls (with the ring crypto provider), TLS 1.2 or 1.3, and offer ALPN
+/// `h2` alone: a server that selects another protocol or none fails the connection with
+/// [`Error::NoH2`] (kind `alpn_not_h2`), never a fallback to HTTP/1.1. Servers are verified
+/// against webpki's roots unless [`tls_roots`](Self::tls_roots) says otherwise, plus any
+/// [`add_ca_pem`](Self::add_ca_pem) certificates; a certificate that does not verify fails the
+/// connection with [`Error::Tls`] (kind `tls`).
 ///
 /// # Windows
 ///
@@ -42,17 +100,44 @@ use tracing::Instrument as _;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClientBuilder {
     settings: Settings,
+    tls: TlsSettings,
+    idle_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    max_connections_per_authority: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            settings: Settings::default(),
+            tls: TlsSettings::default(),
+            idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            connect_timeout: Some(Self::DEFAULT_CONNECT_TIMEOUT),
+            max_connections_per_authority: Self::DEFAULT_MAX_CONNECTIONS_PER_AUTHORITY,
+        }
+    }
 }
 
 impl ClientBuilder {
     /// The default receive window of each stream: 256 KiB (see [Windows](Self#windows)).
     pub const DEFAULT_STREAM_WINDOW: u32 = DEFAULT_STREAM_WINDOW;
 
+    /// How long a pooled connection stays open without streams, by default: 90 s.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+    /// How long connecting (TCP, TLS, the HTTP/2 handshake) may take, by default: 10 s.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// How many connections a pooled client keeps to one scheme and authority, by default: 8
+    /// (with a server's usual limit of 100 or 128 streams each, hundreds of streams).
+    pub const DEFAULT_MAX_CONNECTIONS_PER_AUTHORITY: usize = 8;
+
     /// The default settings: 256 KiB stream windows, a connection window of 129 of them
-    /// (see [Windows](Self#windows)), 16 KiB frames.
+    /// (see [Windows](Self#windows)), 16 KiB frames; webpki's roots; a 90 s idle timeout, a 10 s
+    /// connect timeout, at most 8 connections per authority.
     pub fn new() -> Self {
         Self::default()
     }
@@ -82,8 +167,96 @@ impl ClientBuilder {
         self
     }
 
+    /// The certificate authorities that `https://` servers are verified against (default
+    /// [`Roots::WebPki`]); certificates of [`add_ca_pem`](Self::add_ca_pem) are trusted too.
+    ///
+    /// ```
+    /// use eventstream_tokio::{tls::Roots, ClientBuilder};
+    ///
+    /// let client = ClientBuilder::new().tls_roots(Roots::Platform).build();
+    /// # drop(client);
+    /// ```
+    #[must_use]
+    pub fn tls_roots(mut self, roots: Roots) -> Self {
+        self.tls.roots = roots;
+        self
+    }
+
+    /// Trusts the CA certificates of `pem` (one or more `CERTIFICATE` blocks) in addition to
+    /// the [roots](Self::tls_roots): a private CA, or a test's.
+    ///
+    /// ```no_run
+    /// # fn doc() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ca = std::fs::read("ca.pem")?;
+    /// let client = eventstream_tokio::ClientBuilder::new().add_ca_pem(&ca)?.build();
+    /// # drop(client);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPem`] (kind `invalid_pem`) when `pem` holds no certificate or a
+    /// malformed block.
+    pub fn add_ca_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let certs = crate::tls::certificates_from_pem(pem)?;
+        self.tls.extra.extend(certs);
+        Ok(self)
+    }
+
+    /// A whole rustls configuration of the caller's for `https://` (client certificates, a
+    /// custom verifier), used instead of the roots; its ALPN protocols are replaced by `h2`.
+    #[must_use]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls.config = Some(config);
+        self
+    }
+
+    /// How long a pooled connection without streams stays open (default
+    /// [90 s](Self::DEFAULT_IDLE_TIMEOUT)); `None` keeps it until the server closes it or the
+    /// client is dropped.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a pooled client may take to connect: TCP, TLS and the HTTP/2 handshake (default
+    /// [10 s](Self::DEFAULT_CONNECT_TIMEOUT)); past it, [`Client::open`] fails with
+    /// [`Error::TimedOut`]. `None` waits as long as the operating system does.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The most connections a pooled client keeps open to one scheme and authority (default
+    /// [8](Self::DEFAULT_MAX_CONNECTIONS_PER_AUTHORITY); at least 1). Connections that received
+    /// `GOAWAY` and are finishing their streams do not count.
+    #[must_use]
+    pub fn max_connections_per_authority(mut self, max: usize) -> Self {
+        self.max_connections_per_authority = max.max(1);
+        self
+    }
+
+    /// A pooled client with these settings: it connects when a stream needs it (see
+    /// [The pool](Self#the-pool)). Nothing is connected, and no certificate store is read,
+    /// before the first [`Client::open`]. Clones share the pool.
+    pub fn build(&self) -> Client {
+        Client {
+            inner: Inner::Pooled(Arc::new(Pool::new(PoolConfig {
+                settings: self.settings,
+                tls: self.tls.clone(),
+                idle_timeout: self.idle_timeout,
+                connect_timeout: self.connect_timeout,
+                max_connections_per_authority: self.max_connections_per_authority,
+            }))),
+        }
+    }
+
     /// Performs the HTTP/2 handshake over `io` (prior knowledge: the server must speak HTTP/2 at
-    /// once, as after TLS with ALPN `h2`) and spawns the task that drives the connection.
+    /// once, as after TLS with ALPN `h2`) and spawns the task that drives the connection: a
+    /// client of this one connection, whatever the requests' URIs say.
     ///
     /// The task ends when the connection closes, or once the [`Client`] (all its clones) and
     /// every stream opened on it are gone.
@@ -95,21 +268,7 @@ impl ClientBuilder {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let id = next_connection_id();
-        let span = tracing::debug_span!("h2_connection", id, side = "client");
-        let connection_window = self
-            .settings
-            .connection_window_for(DEFAULT_MAX_CONCURRENT_STREAMS);
-        let (send_request, connection) = h2::client::Builder::new()
-            .initial_window_size(self.settings.stream_window)
-            .initial_connection_window_size(connection_window)
-            .max_frame_size(self.settings.max_frame_size)
-            .data_frame_budget(crate::data_frame_budget(connection_window))
-            .handshake::<T, Bytes>(io)
-            .instrument(span.clone())
-            .await
-            .map_err(Error::from_h2)?;
-        let task_span = span.clone();
+        let (send_request, connection, span) = h2_handshake(&self.settings, io).await?;
         tokio::spawn(
             async move {
                 match connection.await {
@@ -117,10 +276,12 @@ impl ClientBuilder {
                     Err(e) => tracing::debug!(error = %e, "connection failed"),
                 }
             }
-            .instrument(task_span),
+            .instrument(span.clone()),
         );
         tracing::debug!(parent: &span, "connected");
-        Ok(Client { send_request, span })
+        Ok(Client {
+            inner: Inner::Fixed { send_request, span },
+        })
     }
 
     /// Connects over TCP (no TLS) and performs the handshake; see
@@ -140,8 +301,41 @@ impl ClientBuilder {
     }
 }
 
-/// An HTTP/2 client connection that opens event streams; clone it to open streams from many
-/// tasks at once over the one connection.
+/// The client side of the HTTP/2 handshake over `io`, with `settings`: the handle that opens
+/// streams, the connection future to drive, and the connection's span.
+pub(crate) async fn h2_handshake<T>(
+    settings: &Settings,
+    io: T,
+) -> Result<
+    (
+        SendRequest<Bytes>,
+        h2::client::Connection<T, Bytes>,
+        tracing::Span,
+    ),
+    Error,
+>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let id = next_connection_id();
+    let span = tracing::debug_span!("h2_connection", id, side = "client");
+    let connection_window = settings.connection_window_for(DEFAULT_MAX_CONCURRENT_STREAMS);
+    let (send_request, connection) = h2::client::Builder::new()
+        .initial_window_size(settings.stream_window)
+        .initial_connection_window_size(connection_window)
+        .max_frame_size(settings.max_frame_size)
+        .data_frame_budget(crate::data_frame_budget(connection_window))
+        .handshake::<T, Bytes>(io)
+        .instrument(span.clone())
+        .await
+        .map_err(Error::from_h2)?;
+    Ok((send_request, connection, span))
+}
+
+/// A client that opens event streams over HTTP/2: pooled connections per authority
+/// ([`ClientBuilder::build`]), or one fixed connection ([`Client::connect`],
+/// [`Client::handshake`]). Clone it to open streams from many tasks at once; clones share the
+/// connections.
 ///
 /// ```no_run
 /// # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
@@ -162,9 +356,23 @@ impl ClientBuilder {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    send_request: h2::client::SendRequest<Bytes>,
-    span: tracing::Span,
+    inner: Inner,
 }
+
+#[derive(Clone, Debug)]
+enum Inner {
+    /// One connection, whatever the URI.
+    Fixed {
+        send_request: SendRequest<Bytes>,
+        span: tracing::Span,
+    },
+    /// Connections per scheme and authority.
+    Pooled(Arc<Pool>),
+}
+
+/// How many connections a pooled open tries when the one it picked turns out to refuse new
+/// streams (a `GOAWAY` that arrived meanwhile).
+const OPEN_ATTEMPTS: usize = 3;
 
 impl Client {
     /// Connects over TCP with the default settings; see [`ClientBuilder::connect`].
@@ -189,19 +397,33 @@ impl Client {
         ClientBuilder::new().handshake(io).await
     }
 
+    /// A pooled client with the default settings: [`ClientBuilder::new().build()`](ClientBuilder::build).
+    ///
+    /// ```
+    /// let client = eventstream_tokio::Client::pooled();
+    /// # drop(client);
+    /// ```
+    pub fn pooled() -> Client {
+        ClientBuilder::new().build()
+    }
+
     /// Opens an event stream: sends the request head (its body stays open) with
     /// `content-type: application/vnd.amazon.eventstream`, and returns the two halves at once,
     /// without waiting for the response (in RPC mode the initial request goes first; the
     /// [`Receiver`] waits for the response head).
     ///
-    /// The request's URI must be absolute (`http://host/path`): HTTP/2 sends its scheme and
-    /// authority. The method should be `POST`. A signed stream's seed is the `Signature=` of the
-    /// request's `Authorization` header, which the caller computed; `session` carries the
-    /// matching signer. Waits while the server's limit of concurrent streams is reached.
+    /// The request's URI must be absolute (`https://host/path`): HTTP/2 sends its scheme and
+    /// authority, and a pooled client picks (or makes) a connection by them. The method should
+    /// be `POST`. A signed stream's seed is the `Signature=` of the request's `Authorization`
+    /// header, which the caller computed; `session` carries the matching signer
+    /// ([`open_signed`](Self::open_signed) does both). Waits while the server's limit of
+    /// concurrent streams is reached (and, pooled, no further connection may open).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a server session, or the connection's failure.
+    /// [`Error::Config`] for a server session, or (pooled) a URI that is not `http://` or
+    /// `https://`; connecting's failure ([`Error::Connect`], [`Error::Tls`], [`Error::NoH2`],
+    /// [`Error::TimedOut`]); the connection's failure.
     pub async fn open(
         &self,
         request: http::Request<()>,
@@ -217,23 +439,64 @@ impl Client {
             CONTENT_TYPE,
             HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
         );
-        let request = http::Request::from_parts(parts, ());
-        let mut send_request = self
-            .send_request
-            .clone()
-            .ready()
-            .await
-            .map_err(Error::from_h2)?;
-        let (response, send_stream) = send_request
-            .send_request(request, false)
-            .map_err(Error::from_h2)?;
-        let stream_id = send_stream.stream_id().as_u32();
-        let span = tracing::debug_span!(parent: &self.span, "event_stream", stream_id);
-        tracing::debug!(parent: &span, "opened");
-        let shared = Shared::new(session, send_stream, span, stream_id);
-        Ok((
-            Sender::new(shared.clone()),
-            Receiver::client(shared, response),
-        ))
+        match &self.inner {
+            Inner::Fixed { send_request, span } => {
+                let request = http::Request::from_parts(parts, ());
+                let head = send_head(send_request.clone(), request).await?;
+                let (sender, receiver, _) = halves(session, head, span);
+                Ok((sender, receiver))
+            }
+            Inner::Pooled(pool) => {
+                let authority = Authority::of(&parts.uri)?;
+                let mut attempt = 1;
+                loop {
+                    let picked = pool.pick(&authority).await?;
+                    let request = http::Request::from_parts(parts.clone(), ());
+                    match send_head(picked.send_request.clone(), request).await {
+                        Ok(head) => {
+                            let (sender, receiver, shared) = halves(session, head, &picked.span);
+                            shared.hold(Box::new(picked.lease));
+                            return Ok((sender, receiver));
+                        }
+                        // Nothing was sent: the connection refuses new streams.
+                        Err(e) if attempt < OPEN_ATTEMPTS => {
+                            tracing::debug!(parent: &picked.span, error = %e, "the connection refused a stream: another one");
+                            pool.refuse(&picked);
+                            attempt += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
     }
+}
+
+/// Sends the request head on the connection of `send_request`: the response to wait for and
+/// the request body's stream.
+async fn send_head(
+    send_request: SendRequest<Bytes>,
+    request: http::Request<()>,
+) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), Error> {
+    let mut send_request = send_request.ready().await.map_err(Error::from_h2)?;
+    send_request
+        .send_request(request, false)
+        .map_err(Error::from_h2)
+}
+
+/// The halves of a stream whose head was sent.
+fn halves(
+    session: Session,
+    (response, send_stream): (h2::client::ResponseFuture, h2::SendStream<Bytes>),
+    connection_span: &tracing::Span,
+) -> (Sender, Receiver, Arc<Shared>) {
+    let stream_id = send_stream.stream_id().as_u32();
+    let span = tracing::debug_span!(parent: connection_span, "event_stream", stream_id);
+    tracing::debug!(parent: &span, "opened");
+    let shared = Shared::new(session, send_stream, span, stream_id);
+    (
+        Sender::new(shared.clone()),
+        Receiver::client(shared.clone(), response),
+        shared,
+    )
 }

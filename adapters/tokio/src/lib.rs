@@ -97,6 +97,7 @@ mod client;
 mod clock;
 mod error;
 pub mod mirror;
+mod pool;
 mod server;
 mod stream;
 pub mod tls;

@@ -58,6 +58,12 @@ pub(crate) struct Inner {
     bytes_sent: u64,
     clock: Clock,
     span: Span,
+    /// Held while the HTTP/2 stream is open at this end (a client pool's count of a
+    /// connection's streams): dropped once our side is reset, or half-closed with the receiver's
+    /// last item taken, or when both halves are gone.
+    lease: Option<Box<dyn Send>>,
+    /// The receiver took its last item.
+    receiver_done: bool,
 }
 
 impl Inner {
@@ -67,6 +73,14 @@ impl Inner {
         }
         if let Some(w) = self.receiver_waker.take() {
             w.wake();
+        }
+    }
+
+    /// Lets the lease go once the HTTP/2 stream is over at this end: our side reset (by us or
+    /// the transport), or half-closed after the receiver's last item.
+    fn release_if_over(&mut self) {
+        if self.send.is_none() || (self.driver.is_closed() && self.receiver_done) {
+            self.lease = None;
         }
     }
 
@@ -86,6 +100,7 @@ impl Inner {
             Some(first) if !err.supersedes(first) => {}
             _ => self.transport = Some(err),
         }
+        self.release_if_over();
         self.wake_both();
         self.closed_error()
     }
@@ -126,6 +141,7 @@ impl Inner {
             tracing::debug!(parent: &self.span, %reason, "resetting the stream");
             send.send_reset(reason);
         }
+        self.release_if_over();
         self.wake_both();
     }
 
@@ -164,6 +180,9 @@ impl Inner {
         if let Some(Close::Reset(cause)) = close {
             self.reset_stream(cause);
             return Err(self.closed_error());
+        }
+        if end {
+            self.release_if_over();
         }
         Ok(close.is_some() || self.driver.output().is_empty())
     }
@@ -250,6 +269,8 @@ impl Shared {
                 bytes_sent: 0,
                 clock: Clock::default(),
                 span: span.clone(),
+                lease: None,
+                receiver_done: false,
             }),
             span,
             stream_id,
@@ -260,6 +281,11 @@ impl Shared {
     /// [`ServerBuilder::clock`](crate::ServerBuilder::clock)) instead of the system's.
     pub(crate) fn set_clock(&self, clock: Clock) {
         self.lock().clock = clock;
+    }
+
+    /// Holds `lease` while the HTTP/2 stream is open at this end (see [`Inner::release_if_over`]).
+    pub(crate) fn hold(&self, lease: Box<dyn Send>) {
+        self.lock().lease = Some(lease);
     }
 
     /// Locks the state. A panic while it was held leaves it consistent enough to report and
@@ -615,7 +641,10 @@ impl Receiver {
         self.recv = None;
         self.budget = None;
         self.done = true;
-        self.shared.lock().receiver_waker = None;
+        let mut inner = self.shared.lock();
+        inner.receiver_waker = None;
+        inner.receiver_done = true;
+        inner.release_if_over();
     }
 
     /// Takes the next DATA chunk from h2 into `held`; `None` at the end of the body.

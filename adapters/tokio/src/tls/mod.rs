@@ -1,7 +1,10 @@
 //! TLS with rustls (the ring crypto provider) and ALPN `h2`.
 
+mod client;
 mod server;
 
+pub use client::Roots;
+pub(crate) use client::{certificates_from_pem, handshake, server_name, TlsSettings};
 pub use server::server_config_from_pem;
 
 /// The rustls this crate is built with: its [`ServerConfig`](rustls::ServerConfig) and
