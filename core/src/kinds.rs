@@ -15,6 +15,8 @@
 //! | [`SignError`](crate::sign::SignError) | `signed_after_end`, or its encode error's kind |
 //! | [`VerifyError`](crate::sign::VerifyError) | `signature_mismatch`, `invalid_envelope`, `frame_after_end`, `missing_end_frame`, `signature_expired`, or its frame error's kind |
 //! | [`SeedError`](crate::sign::SeedError) | `no_signature`, `invalid_signature` |
+//! | [`RequestSignError`](crate::sign::RequestSignError) | `invalid_http_header_value` |
+//! | [`RequestVerifyError`](crate::sign::RequestVerifyError) | `missing_authorization`, `malformed_authorization`, `unsupported_algorithm`, `missing_signed_header`, `missing_date`, `invalid_date`, `request_expired`, `scope_mismatch`, `unknown_access_key`, `invalid_security_token`, `signature_does_not_match` |
 //! | [`ProtocolError`](crate::session::ProtocolError) | `initial_response_after_events`, `initial_request_after_events`, `misdirected_initial_message`, `frame_after_end`, `unknown_message_type`, `missing_header` |
 //! | [`SessionError`](crate::session::SessionError) | `reset`, or its frame, verify or protocol error's kind |
 //! | [`SendError`](crate::session::SendError) | `finished`, `stream_over`, `aborted`, `not_allowed`, `initial_message_not_first`, `wrong_kind`, or its failure's or sign error's kind |
@@ -33,9 +35,9 @@
 //! ```
 
 /// Every stable error kind and what it means, grouped by layer: frame, encode, sign, verify,
-/// session, send, then the adapters' and `evs`'s own. A kind shared by several error types (such
-/// as `headers_too_long`, from the decoder and the encoder, or `frame_after_end`, from the
-/// verifier and the session) appears once.
+/// seed, request signing and verification, session, send, then the adapters' and `evs`'s own.
+/// A kind shared by several error types (such as `headers_too_long`, from the decoder and the
+/// encoder, or `frame_after_end`, from the verifier and the session) appears once.
 pub const KINDS: &[(&str, &str)] = &[
     // Frames from the peer (`FrameError`).
     ("truncated", "the input ended inside a frame"),
@@ -134,6 +136,55 @@ pub const KINDS: &[(&str, &str)] = &[
     (
         "invalid_signature",
         "an `Authorization` header's signature is not 64 hex digits",
+    ),
+    // Signing a request (`RequestSignError`) and verifying one (`RequestVerifyError`).
+    (
+        "invalid_http_header_value",
+        "a header the request signer adds (a session token, say) cannot be an HTTP header value",
+    ),
+    (
+        "missing_authorization",
+        "a signed request was expected and the request has no `Authorization` header",
+    ),
+    (
+        "malformed_authorization",
+        "the `Authorization` header is not `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`, or appears twice",
+    ),
+    (
+        "unsupported_algorithm",
+        "the `Authorization` header names a signing algorithm other than `AWS4-HMAC-SHA256`",
+    ),
+    (
+        "missing_signed_header",
+        "a header that `SignedHeaders` names is not in the request",
+    ),
+    (
+        "missing_date",
+        "a signed request has no `x-amz-date` header",
+    ),
+    (
+        "invalid_date",
+        "a request's `x-amz-date` is not a `YYYYMMDDTHHMMSSZ` time, or appears twice",
+    ),
+    (
+        "request_expired",
+        "a request's `x-amz-date` is further from the verifier's time than the allowed clock skew (5 minutes by default)",
+    ),
+    (
+        "scope_mismatch",
+        "a request's credential scope has another date than its `x-amz-date`, another region or service than the verifier's, or a terminator other than `aws4_request`",
+    ),
+    (
+        "unknown_access_key",
+        "the request verifier knows no secret for the request's access key id",
+    ),
+    (
+        "invalid_security_token",
+        "the access key's credentials are temporary and the request's `x-amz-security-token` is missing or not their session token",
+    ),
+    (
+        "signature_does_not_match",
+        "a request's signature is not the one recomputed from the request and the secret",
     ),
     // The peer's sequence (`ProtocolError`) and the session (`SessionError`).
     (

@@ -2,7 +2,8 @@
 //! table is that table.
 //!
 //! One value of every variant of every error type (the core's `FrameError`, `EncodeError`,
-//! `SignError`, `VerifyError`, `SeedError`, `ProtocolError`, `SessionError`, `SendError`, and each
+//! `SignError`, `VerifyError`, `SeedError`, `RequestSignError`, `RequestVerifyError`,
+//! `ProtocolError`, `SessionError`, `SendError`, and each
 //! adapter's `Error`; a variant that wraps another error once per wrapped variant) is built here,
 //! and its `kind()` must be listed; every listed kind must come from one of them (or from `evs`
 //! alone, said below). A variant added to an error type needs a line here: the tests cannot see
@@ -15,7 +16,10 @@ use bytes::Bytes;
 use eventstream::frame::{ByteString, EncodeError, FrameError};
 use eventstream::kinds::{meaning, KINDS};
 use eventstream::session::{ProtocolError, SendError, SessionError};
-use eventstream::sign::{SeedError, SignError, SigningTime, TimeOutOfRange, VerifyError};
+use eventstream::sign::{
+    RequestSignError, RequestVerifyError, SeedError, SignError, SigningTime, TimeOutOfRange,
+    VerifyError,
+};
 
 /// Kinds that only `evs` reports (its own failures, not an error type's `kind()`), and where
 /// its tests check them.
@@ -148,6 +152,44 @@ fn seed_errors() -> Vec<SeedError> {
     vec![SeedError::NoSignature, SeedError::InvalidSignature]
 }
 
+fn request_sign_errors() -> Vec<RequestSignError> {
+    vec![RequestSignError::InvalidHeaderValue {
+        name: "x-amz-security-token",
+    }]
+}
+
+fn request_verify_errors() -> Vec<RequestVerifyError> {
+    vec![
+        RequestVerifyError::MissingAuthorization,
+        RequestVerifyError::MalformedAuthorization {
+            reason: "no Signature",
+        },
+        RequestVerifyError::UnsupportedAlgorithm {
+            algorithm: "AWS4-ECDSA-P256-SHA256".into(),
+        },
+        RequestVerifyError::MissingSignedHeader {
+            name: "host".into(),
+        },
+        RequestVerifyError::MissingDate,
+        RequestVerifyError::InvalidDate,
+        RequestVerifyError::RequestExpired {
+            signed_at: 0,
+            now: 301,
+            max_skew: 300,
+        },
+        RequestVerifyError::ScopeMismatch {
+            part: "region",
+            expected: "us-east-1".into(),
+            found: "eu-west-1".into(),
+        },
+        RequestVerifyError::UnknownAccessKey {
+            access_key_id: "AKIDUNKNOWN".into(),
+        },
+        RequestVerifyError::InvalidSecurityToken,
+        RequestVerifyError::SignatureDoesNotMatch,
+    ]
+}
+
 fn protocol_errors() -> Vec<ProtocolError> {
     vec![
         ProtocolError::InitialResponseAfterEvents { events: 1 },
@@ -272,6 +314,8 @@ fn reported() -> Vec<(&'static str, String)> {
     each(&mut out, sign_errors(), SignError::kind);
     each(&mut out, verify_errors(), VerifyError::kind);
     each(&mut out, seed_errors(), SeedError::kind);
+    each(&mut out, request_sign_errors(), RequestSignError::kind);
+    each(&mut out, request_verify_errors(), RequestVerifyError::kind);
     each(&mut out, protocol_errors(), ProtocolError::kind);
     each(&mut out, session_errors(), SessionError::kind);
     each(&mut out, send_errors(), SendError::kind);

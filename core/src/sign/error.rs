@@ -111,3 +111,118 @@ impl SeedError {
         }
     }
 }
+
+/// Why a request head could not be signed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestSignError {
+    /// A header the signer adds cannot be an HTTP header value: a session token or an
+    /// authority with a control character, say.
+    #[error("the {name} header's value cannot be an HTTP header value")]
+    InvalidHeaderValue {
+        /// The header's name.
+        name: &'static str,
+    },
+}
+
+impl RequestSignError {
+    /// A stable `snake_case` name: `invalid_http_header_value`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            RequestSignError::InvalidHeaderValue { .. } => "invalid_http_header_value",
+        }
+    }
+}
+
+/// Why a signed request was rejected. Each is one clear reason, and none says more about the
+/// secret than that the signature does not match.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestVerifyError {
+    /// The request has no `Authorization` header.
+    #[error("the request has no Authorization header")]
+    MissingAuthorization,
+    /// The `Authorization` value is not `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
+    /// Signature=…`, or appears twice.
+    #[error("malformed Authorization header: {reason}")]
+    MalformedAuthorization {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The `Authorization` value names an algorithm other than `AWS4-HMAC-SHA256`.
+    #[error("unsupported signing algorithm {algorithm:?}: only AWS4-HMAC-SHA256 is accepted")]
+    UnsupportedAlgorithm {
+        /// The algorithm named (at most 64 characters of it).
+        algorithm: alloc::string::String,
+    },
+    /// A header that `SignedHeaders` names is not in the request.
+    #[error("the signed header {name:?} is not in the request")]
+    MissingSignedHeader {
+        /// The header's name.
+        name: alloc::string::String,
+    },
+    /// The request has no `x-amz-date` header.
+    #[error("the request has no x-amz-date header")]
+    MissingDate,
+    /// The `x-amz-date` value is not a `YYYYMMDDTHHMMSSZ` time, or appears twice.
+    #[error("the x-amz-date header is not a YYYYMMDDTHHMMSSZ time")]
+    InvalidDate,
+    /// The request was signed further from the verifier's time than the allowed clock skew.
+    #[error("the request was signed at {signed_at} s, {now} s now, more than the allowed {max_skew} s apart")]
+    RequestExpired {
+        /// The `x-amz-date`, in seconds since the Unix epoch.
+        signed_at: i64,
+        /// The verifier's time, in seconds since the Unix epoch.
+        now: i64,
+        /// The allowed skew, in seconds.
+        max_skew: u64,
+    },
+    /// The credential scope is not the verifier's: another date than `x-amz-date`'s, another
+    /// region or service, or a terminator other than `aws4_request`.
+    #[error("credential scope mismatch: the {part} is {found:?}, expected {expected:?}")]
+    ScopeMismatch {
+        /// `date`, `region`, `service` or `terminator`.
+        part: &'static str,
+        /// What the verifier expects.
+        expected: alloc::string::String,
+        /// What the request has (at most 64 characters of it).
+        found: alloc::string::String,
+    },
+    /// No secret is known for the access key id.
+    #[error("unknown access key id {access_key_id:?}")]
+    UnknownAccessKey {
+        /// The access key id (at most 64 characters of it).
+        access_key_id: alloc::string::String,
+    },
+    /// The credentials are temporary and the request's `x-amz-security-token` is missing or
+    /// is not their session token.
+    #[error(
+        "the x-amz-security-token header is missing or not the session token of the access key"
+    )]
+    InvalidSecurityToken,
+    /// The signature is not the one recomputed from the request and the secret.
+    #[error("the request signature does not match")]
+    SignatureDoesNotMatch,
+}
+
+impl RequestVerifyError {
+    /// A stable `snake_case` name: `missing_authorization`, `malformed_authorization`,
+    /// `unsupported_algorithm`, `missing_signed_header`, `missing_date`, `invalid_date`,
+    /// `request_expired`, `scope_mismatch`, `unknown_access_key`, `invalid_security_token` or
+    /// `signature_does_not_match`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            RequestVerifyError::MissingAuthorization => "missing_authorization",
+            RequestVerifyError::MalformedAuthorization { .. } => "malformed_authorization",
+            RequestVerifyError::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            RequestVerifyError::MissingSignedHeader { .. } => "missing_signed_header",
+            RequestVerifyError::MissingDate => "missing_date",
+            RequestVerifyError::InvalidDate => "invalid_date",
+            RequestVerifyError::RequestExpired { .. } => "request_expired",
+            RequestVerifyError::ScopeMismatch { .. } => "scope_mismatch",
+            RequestVerifyError::UnknownAccessKey { .. } => "unknown_access_key",
+            RequestVerifyError::InvalidSecurityToken => "invalid_security_token",
+            RequestVerifyError::SignatureDoesNotMatch => "signature_does_not_match",
+        }
+    }
+}

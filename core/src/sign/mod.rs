@@ -1,4 +1,4 @@
-//! Layer 3: the signing chain.
+//! Layer 3: the signing chain, and the signed request that opens a stream.
 //!
 //! A signed stream wraps every outgoing message in an envelope whose `:chunk-signature` chains it
 //! to the one before, starting from the signature of the initial HTTP request (the seed), and
@@ -6,15 +6,26 @@
 //! on the receiving side. [`EventSigner`] and [`EventVerifier`] let a session sign with SigV4,
 //! with nothing ([`Anonymous`]), or with a scheme of the application's own.
 //!
+//! The request that opens a signed stream is signed too: [`RequestSigner`] signs its head with
+//! SigV4 and hands the signature to the event signer as the seed
+//! ([`SignedRequest::event_signer`]); on the server side [`RequestVerifier`] checks the head
+//! (signature, credential scope, clock skew; secrets from a [`SecretStore`]) and seeds the event
+//! verifier ([`VerifiedRequest::event_verifier`]).
+//!
 //! The core reads no clock: every signature takes its [`SigningTime`] from the caller.
 
 mod decoder;
 mod error;
+mod request;
 mod sigv4;
 mod time;
 
 pub use decoder::VerifyingDecoder;
-pub use error::{SeedError, SignError, VerifyError};
+pub use error::{RequestSignError, RequestVerifyError, SeedError, SignError, VerifyError};
+pub use request::{
+    PayloadHash, RequestHead, RequestSigner, RequestVerifier, SecretStore, SignedRequest,
+    StaticSecrets, VerifiedRequest, EMPTY_BODY_SHA256, REQUEST_ALGORITHM, STREAMING_EVENTS_PAYLOAD,
+};
 pub use sigv4::{
     is_envelope, string_to_sign, Credentials, SigV4Signer, SigV4Verifier, SigningParams, ALGORITHM,
     DATE_HEADER, SIGNATURE_HEADER,

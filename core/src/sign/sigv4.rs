@@ -10,7 +10,7 @@ use core::fmt;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// The name of the header that carries an envelope's time.
 pub const DATE_HEADER: &str = ":date";
@@ -23,19 +23,24 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256-PAYLOAD";
 const ENVELOPE_HEADERS_LEN: usize = DATE_HEADER_LEN + 1 + SIGNATURE_HEADER.len() + 1 + 2 + 32;
 const DATE_HEADER_LEN: usize = 1 + DATE_HEADER.len() + 1 + 8;
 
-/// Access key id and secret access key. `Debug` shows the key id, never the secret.
+/// Access key id, secret access key and, for temporary credentials, a session token. `Debug`
+/// shows the key id, never the secret or the token.
 ///
 /// ```
 /// use eventstream::sign::Credentials;
 ///
-/// let c = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+/// let c = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+///     .with_session_token("IQoJb3JpZ2luX2VjEXAMPLE");
 /// assert_eq!(c.access_key_id(), "AKIDEXAMPLE");
-/// assert!(!format!("{c:?}").contains("wJalr"));
+/// assert_eq!(c.session_token(), Some("IQoJb3JpZ2luX2VjEXAMPLE"));
+/// let shown = format!("{c:?}");
+/// assert!(!shown.contains("wJalr") && !shown.contains("IQoJ"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     access_key_id: String,
     secret_access_key: String,
+    session_token: Option<String>,
 }
 
 impl Credentials {
@@ -44,12 +49,31 @@ impl Credentials {
         Credentials {
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
+            session_token: None,
         }
+    }
+
+    /// The same credentials with a session token (temporary credentials from STS, SSO or an
+    /// instance role). A request signer sends it as `x-amz-security-token`.
+    #[must_use]
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(token.into());
+        self
     }
 
     /// The access key id.
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
+    }
+
+    /// The secret access key, which signing keys are derived from.
+    pub fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
+    }
+
+    /// The session token of temporary credentials, if any.
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
     }
 }
 
@@ -58,6 +82,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -118,7 +146,6 @@ fn string_to_sign_parts(
     payload_hash: &[u8; 32],
     mut out: impl FnMut(&[u8]),
 ) {
-    let mut hex = [0u8; 64];
     out(ALGORITHM.as_bytes());
     out(b"\n");
     out(time.amz_date().as_bytes());
@@ -135,9 +162,7 @@ fn string_to_sign_parts(
         if i > 0 {
             out(b"\n");
         }
-        if hex::encode_to_slice(hash, &mut hex).is_ok() {
-            out(&hex);
-        }
+        out(&hex32(hash));
     }
 }
 
@@ -216,24 +241,7 @@ impl Chain {
                 return mac.clone();
             }
         }
-        let step = |key: &[u8], data: &[u8]| -> [u8; 32] {
-            // HMAC accepts keys of any length, so this cannot fail.
-            let mut mac =
-                <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
-            mac.update(data);
-            mac.finalize().into_bytes().into()
-        };
-        let mut secret =
-            alloc::vec::Vec::with_capacity(4 + self.params.credentials.secret_access_key.len());
-        secret.extend_from_slice(b"AWS4");
-        secret.extend_from_slice(self.params.credentials.secret_access_key.as_bytes());
-        let k_date = step(&secret, &date);
-        secret.iter_mut().for_each(|b| *b = 0);
-        let k_region = step(&k_date, self.params.region.as_bytes());
-        let k_service = step(&k_region, self.params.service.as_bytes());
-        let k_signing = step(&k_service, b"aws4_request");
-        let mac = <HmacSha256 as KeyInit>::new_from_slice(&k_signing)
-            .unwrap_or_else(|_| unreachable_key());
+        let mac = signing_mac(&self.params, &date);
         self.key = Some((date, mac.clone()));
         mac
     }
@@ -257,10 +265,9 @@ impl Chain {
 
     fn advance(&mut self, signature: &[u8]) {
         self.prior.clear();
-        let mut hex = [0u8; 64];
-        if hex::encode_to_slice(signature, &mut hex).is_ok() {
-            self.prior
-                .push_str(core::str::from_utf8(&hex).unwrap_or_default());
+        // Every signature is 32 bytes: the signer makes them so, the verifier checks it.
+        if let Ok(sig) = <&[u8; 32]>::try_from(signature) {
+            hex32_str(sig, &mut self.prior);
         }
     }
 
@@ -268,6 +275,43 @@ impl Chain {
         self.params.credentials = credentials;
         self.key = None;
     }
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// The SigV4 signing key of `params` for a scope date (`YYYYMMDD`), keyed into an HMAC state:
+/// what both the request signature and every event signature are computed with.
+pub(crate) fn signing_mac(params: &SigningParams, scope_date: &[u8]) -> HmacSha256 {
+    let secret_key = &params.credentials.secret_access_key;
+    let mut secret = alloc::vec::Vec::with_capacity(4 + secret_key.len());
+    secret.extend_from_slice(b"AWS4");
+    secret.extend_from_slice(secret_key.as_bytes());
+    let k_date = hmac_sha256(&secret, scope_date);
+    secret.iter_mut().for_each(|b| *b = 0);
+    let k_region = hmac_sha256(&k_date, params.region.as_bytes());
+    let k_service = hmac_sha256(&k_region, params.service.as_bytes());
+    let k_signing = hmac_sha256(&k_service, b"aws4_request");
+    <HmacSha256 as KeyInit>::new_from_slice(&k_signing).unwrap_or_else(|_| unreachable_key())
+}
+
+/// A SHA-256 digest or HMAC in lowercase hex.
+pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut hex = [0u8; 64];
+    // 64 bytes hold the hex of 32: this cannot fail.
+    let _ = hex::encode_to_slice(bytes, &mut hex);
+    hex
+}
+
+/// The same, as text.
+pub(crate) fn hex32_str(bytes: &[u8; 32], out: &mut String) {
+    out.push_str(core::str::from_utf8(&hex32(bytes)).unwrap_or_default());
 }
 
 #[cold]
