@@ -296,6 +296,11 @@ fn tokio_errors() -> Vec<eventstream_tokio::Error> {
     ];
     all.extend(session_errors().into_iter().map(Error::Session));
     all.extend(send_errors().into_iter().map(Error::Send));
+    all.extend(
+        request_verify_errors()
+            .into_iter()
+            .map(Error::RequestVerify),
+    );
     all
 }
 
@@ -403,6 +408,13 @@ fn the_adapters_name_the_same_failure_alike() {
     }
     assert_eq!(eventstream_blocking::Error::Io(io("x")).kind(), "io");
     assert_eq!(eventstream_futures_io::Error::Io(io("x")).kind(), "io");
+    // A refused request keeps the core's kind at the server.
+    for e in request_verify_errors() {
+        assert_eq!(
+            eventstream_tokio::Error::RequestVerify(e.clone()).kind(),
+            e.kind()
+        );
+    }
 }
 
 #[test]

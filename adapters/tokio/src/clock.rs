@@ -26,6 +26,12 @@ impl TimeSource {
             Some(now) => now(),
         }
     }
+
+    /// The time now as a [`SigningTime`], or [`Error::Clock`] (kind `clock_out_of_range`)
+    /// outside the years 0 to 9999.
+    pub(crate) fn signing_time(&self) -> Result<SigningTime, Error> {
+        SigningTime::from_system_time(self.now()).map_err(Error::Clock)
+    }
 }
 
 impl fmt::Debug for TimeSource {

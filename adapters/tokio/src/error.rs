@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use eventstream::session::{SendError, SessionError};
-use eventstream::sign::TimeOutOfRange;
+use eventstream::sign::{RequestVerifyError, TimeOutOfRange};
 use h2::Reason;
 use http::{HeaderMap, StatusCode};
 use std::io;
@@ -91,6 +91,11 @@ pub enum Error {
     /// needed, or a block is malformed. It says which. Kind `invalid_pem`.
     #[error("invalid PEM: {0}")]
     InvalidPem(String),
+    /// A request head failed SigV4 verification
+    /// ([`Incoming::verify`](crate::Incoming::verify)): the kind is the failed check's
+    /// (`request_expired`, `unknown_access_key`, `signature_does_not_match`, ...).
+    #[error("the request failed verification: {0}")]
+    RequestVerify(#[source] RequestVerifyError),
     /// The server of an `https://` URI did not select HTTP/2 with ALPN: it selected another
     /// protocol (`http/1.1`), none (it does not do ALPN), or refused `h2` during the handshake
     /// (a `no_application_protocol` alert). There is no fallback to HTTP/1.1: event streams
@@ -114,8 +119,9 @@ impl Error {
     /// A stable `snake_case` name for the error: `reset`, `go_away`, `connection_lost`, `h2`,
     /// `status`, the session error's own kind (for example `signature_mismatch`), the refused
     /// command's kind (for example `finished`), `config`, `internal`, `timed_out`, `connect`,
-    /// `clock_out_of_range`, `body`, `tls`, `invalid_pem`, `alpn_not_h2` or `credentials`. The
-    /// same failure has the same kind in every adapter of this project and in `evs`.
+    /// `clock_out_of_range`, `body`, `tls`, `invalid_pem`, `alpn_not_h2`, `credentials`, or
+    /// the failed request check's kind (for example `request_expired`). The same failure has
+    /// the same kind in every adapter of this project and in `evs`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Reset { .. } => "reset",
@@ -133,6 +139,7 @@ impl Error {
             Error::Body(_) => "body",
             Error::Tls(_) => "tls",
             Error::InvalidPem(_) => "invalid_pem",
+            Error::RequestVerify(e) => e.kind(),
             Error::NoH2 { .. } => "alpn_not_h2",
             Error::Credentials(_) => "credentials",
         }

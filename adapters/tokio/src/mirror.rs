@@ -21,6 +21,13 @@
 //! with one `error` message (`:error-code` = the error's kind, `:error-message` = its detail),
 //! then the response ends. Another content type is answered `415`, another method `405`.
 //!
+//! With a [request verifier](Mirror::with_request_verifier), each request's own SigV4
+//! signature, credential scope and `x-amz-date` are checked first, as an AWS service does: a
+//! bad one is answered `403` with its error's kind, before any stream is accepted; the events
+//! are then checked from the request's signature, each `:date` within the verifier's window.
+//! [With TLS](Mirror::with_tls) (a PEM certificate and key, ALPN `h2`), every connection is
+//! served over TLS.
+//!
 //! ```no_run
 //! # async fn doc() -> std::io::Result<()> {
 //! use eventstream_tokio::mirror::Mirror;
@@ -39,7 +46,8 @@ use eventstream::session::{
     Mode, Role, SendError, Session, SessionConfig, SessionEvent, EVENT_TYPE, INITIAL_RESPONSE,
 };
 use eventstream::sign::{
-    seed_from_authorization, SeedError, SigV4Verifier, SigningParams, Unchecked,
+    seed_from_authorization, RequestVerifier, SecretStore, SeedError, SigV4Verifier, SigningParams,
+    Unchecked,
 };
 use http::{Method, StatusCode};
 use std::sync::Arc;
@@ -57,10 +65,14 @@ pub struct Mirror {
     server: ServerBuilder,
     on_stream_end: Option<ReportHook>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    request_verifier: Option<RequestVerifier<Secrets>>,
 }
 
 /// What [`Mirror::on_stream_end`] calls.
 type ReportHook = Arc<dyn Fn(&MirrorReport) + Send + Sync>;
+
+/// The secret store of [`Mirror::with_request_verifier`]: any store, shared by every stream.
+pub type Secrets = Arc<dyn SecretStore + Send + Sync>;
 
 impl fmt::Debug for Mirror {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,6 +82,7 @@ impl fmt::Debug for Mirror {
             .field("server", &self.server)
             .field("on_stream_end", &self.on_stream_end.is_some())
             .field("tls", &self.tls.is_some())
+            .field("request_verifier", &self.request_verifier)
             .finish()
     }
 }
@@ -82,7 +95,8 @@ pub struct MirrorReport {
     pub stream_id: u32,
     /// The messages echoed, the initial response included.
     pub echoed: u64,
-    /// Whether the stream was checked with SigV4 (the mirror had signing parameters).
+    /// Whether the stream was checked with SigV4 (the mirror had signing parameters or a
+    /// request verifier).
     pub signed: bool,
     /// How it ended.
     pub outcome: MirrorOutcome,
@@ -104,6 +118,10 @@ pub enum MirrorOutcome {
     Finished,
     /// The request was refused with this status (405 or 415).
     Rejected(StatusCode),
+    /// The request failed [verification](Mirror::with_request_verifier) and was refused,
+    /// `403 Forbidden` with a body naming the error's kind (`500` when the server's clock is
+    /// unusable), before any stream was accepted.
+    Unverified(Error),
     /// The request was bad (a bad frame, a broken chain, a sequencing error, no usable seed):
     /// one `error` message was sent, then the response ended.
     ErrorSent {
@@ -124,10 +142,52 @@ impl Mirror {
     }
 
     /// Verifies every stream's signing chain with these parameters; the seed of each stream is
-    /// the `Signature=` of its request's `Authorization` header.
+    /// the `Signature=` of its request's `Authorization` header. The request itself is not
+    /// checked: see [`with_request_verifier`](Self::with_request_verifier) for that.
     #[must_use]
     pub fn with_signing(mut self, params: SigningParams) -> Mirror {
         self.signing = Some(params);
+        self
+    }
+
+    /// Verifies every request before its stream is accepted, then the stream's events, as an AWS
+    /// service does (see [`Incoming::verify`]):
+    ///
+    /// - the request head's SigV4 signature, credential scope (region and service are the
+    ///   verifier's), access key (looked up in the verifier's [`SecretStore`]) and `x-amz-date`,
+    ///   which must lie within the verifier's skew window around the server's clock
+    ///   ([`max_skew`](RequestVerifier::max_skew), 5 minutes by default). A request that fails is
+    ///   refused with `403 Forbidden` and a one-line `text/plain` body, `<kind>: <detail>` (for
+    ///   example `request_expired: ...`): no stream is accepted and nothing is echoed
+    ///   ([`MirrorOutcome::Unverified`]);
+    /// - then the events' chain, seeded with the request's signature
+    ///   ([`VerifiedRequest::event_verifier`](eventstream::sign::VerifiedRequest::event_verifier)),
+    ///   each event's `:date` within the same window: a broken chain or an event dated outside
+    ///   the window is answered with one `error` message, as with
+    ///   [`with_signing`](Self::with_signing), which this replaces.
+    ///
+    /// The server's clock is the system's, or the one given with
+    /// [`ServerBuilder::clock`] through [`with_server`](Self::with_server).
+    ///
+    /// ```
+    /// use eventstream::sign::{Credentials, RequestVerifier, StaticSecrets};
+    /// use eventstream_tokio::mirror::{Mirror, Secrets};
+    /// use std::sync::Arc;
+    ///
+    /// let users: StaticSecrets = [
+    ///     Credentials::new("AKIDALICE", "alice's secret"),
+    ///     Credentials::new("AKIDBOB", "bob's secret"),
+    /// ]
+    /// .into_iter()
+    /// .collect();
+    /// let store: Secrets = Arc::new(users);
+    /// let verifier = RequestVerifier::new(store, "us-east-1", "transcribe").with_max_skew(120);
+    /// let mirror = Mirror::new().with_request_verifier(verifier);
+    /// # drop(mirror);
+    /// ```
+    #[must_use]
+    pub fn with_request_verifier(mut self, verifier: RequestVerifier<Secrets>) -> Mirror {
+        self.request_verifier = Some(verifier);
         self
     }
 
@@ -293,8 +353,30 @@ impl Mirror {
         let mut report = MirrorReport {
             stream_id,
             echoed: 0,
-            signed: self.signing.is_some(),
+            signed: self.signing.is_some() || self.request_verifier.is_some(),
             outcome: MirrorOutcome::Finished,
+        };
+        let verified = match &self.request_verifier {
+            None => None,
+            Some(verifier) => match incoming.verify(verifier) {
+                Ok(verified) => Some(verified),
+                Err(e) => {
+                    let (status, text) = match &e {
+                        Error::RequestVerify(cause) => {
+                            (StatusCode::FORBIDDEN, format!("{}: {cause}\n", e.kind()))
+                        }
+                        _ => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("{}: {e}\n", e.kind()),
+                        ),
+                    };
+                    report.outcome = match incoming.reject(status, text).await {
+                        Ok(()) => MirrorOutcome::Unverified(e),
+                        Err(failed) => MirrorOutcome::Failed(failed),
+                    };
+                    return report;
+                }
+            },
         };
         let refusal = if incoming.request().method != Method::POST {
             Some((
@@ -320,9 +402,12 @@ impl Mirror {
             .with_limits(self.limits)
             .with_failures_reported_to_peer(true);
         let session =
-            match &self.signing {
-                None => Ok(Session::new(config).with_verifier(Unchecked::default())),
-                Some(params) => match seed(incoming.request()) {
+            match (&verified, &self.signing) {
+                (Some(verified), _) => {
+                    Ok(Session::new(config).with_verifier(verified.event_verifier()))
+                }
+                (None, None) => Ok(Session::new(config).with_verifier(Unchecked::default())),
+                (None, Some(params)) => match seed(incoming.request()) {
                     Ok(seed) => Ok(Session::new(config)
                         .with_verifier(SigV4Verifier::new(params.clone(), &seed))),
                     Err((code, text)) => Err((Session::new(config), code, text)),

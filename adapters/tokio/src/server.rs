@@ -10,6 +10,7 @@ use crate::{
 };
 use bytes::Bytes;
 use eventstream::session::{Role, Session};
+use eventstream::sign::{RequestVerifier, SecretStore, VerifiedRequest};
 use h2::server::SendResponse;
 use h2::{Ping, PingPong, RecvStream};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
@@ -802,6 +803,56 @@ impl Incoming {
     /// The HTTP/2 stream id.
     pub fn stream_id(&self) -> u32 {
         self.stream_id
+    }
+
+    /// Checks the request's SigV4 signature with `verifier` at the server's clock (the system's,
+    /// or [`ServerBuilder::clock`]'s): the `Authorization` header, the credential scope, the
+    /// access key, the signed headers, and `x-amz-date` within the verifier's skew window.
+    /// Call it before [`accept`](Self::accept), and give the session
+    /// [`VerifiedRequest::event_verifier`], which checks the events' chain from the request's
+    /// signature and each event's `:date` against the same window; on failure, answer with
+    /// [`reject`](Self::reject) (`403 Forbidden`), as the [mirror](crate::mirror::Mirror::with_request_verifier)
+    /// does.
+    ///
+    /// ```no_run
+    /// use eventstream::session::{Mode, Role, Session, SessionConfig};
+    /// use eventstream::sign::{Credentials, RequestVerifier};
+    /// use http::StatusCode;
+    ///
+    /// # async fn doc(incoming: eventstream_tokio::Incoming) -> Result<(), eventstream_tokio::Error> {
+    /// let verifier = RequestVerifier::new(Credentials::new("AKID", "secret"), "us-east-1", "demo");
+    /// match incoming.verify(&verifier) {
+    ///     Ok(verified) => {
+    ///         let config = SessionConfig::new(Role::Server, Mode::HttpBinding);
+    ///         let session = Session::new(config).with_verifier(verified.event_verifier());
+    ///         let (sender, receiver) = incoming.accept(session)?;
+    ///         // ...
+    /// #       drop((sender, receiver));
+    ///     }
+    ///     Err(e) => incoming.reject(StatusCode::FORBIDDEN, format!("{}\n", e.kind())).await?,
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RequestVerify`], with the kind of the check that failed (`request_expired`,
+    /// `unknown_access_key`, `signature_does_not_match`, ...), or [`Error::Clock`] when the
+    /// server's clock is outside the years 0 to 9999.
+    pub fn verify<S: SecretStore>(
+        &self,
+        verifier: &RequestVerifier<S>,
+    ) -> Result<VerifiedRequest, Error> {
+        let now = self.time.signing_time()?;
+        let verified = verifier.verify(&self.request, now);
+        match &verified {
+            Ok(v) => {
+                tracing::debug!(parent: &self.span, access_key_id = v.access_key_id(), "request verified");
+            }
+            Err(e) => tracing::debug!(parent: &self.span, error = %e, "request refused"),
+        }
+        verified.map_err(Error::RequestVerify)
     }
 
     /// Whether the request's `content-type` is `application/vnd.amazon.eventstream` (parameters
