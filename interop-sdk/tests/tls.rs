@@ -2,8 +2,11 @@
 //!
 //! The same `StartStreamTranscription` calls as `transcribe.rs`, now through the SDK's own HTTPS
 //! client (`aws-smithy-http-client` on rustls with the ring provider), which offers ALPN `h2`
-//! and `http/1.1` and trusts only a CA made at test time with `rcgen`. The mirror holds a
-//! certificate for `127.0.0.1` signed by that CA and selects `h2`.
+//! and `http/1.1` and trusts only a CA made at test time with `rcgen`. The mirror
+//! ([`Mirror::with_tls`]) holds a certificate for `127.0.0.1` signed by that CA and selects `h2`:
+//! it speaks nothing else, so a stream that works was negotiated as `h2` (a client that offered
+//! ALPN without `h2` would be refused in the handshake; with `http/1.1` chosen, the SDK would
+//! send an HTTP/1.1 request, which an HTTP/2 server cannot read).
 //!
 //! Why: this is the path an application takes to reach AWS (TLS, ALPN, the SDK's connection
 //! pool), with an independent client on the other side of our TLS server, signed request and
@@ -17,12 +20,10 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use common::{reporting, transcribe, ACCESS_KEY_ID, EVENTS, HANG, REGION, SECRET, SERVICE};
 use eventstream::sign::{Credentials, SigningParams};
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport};
+use eventstream_tokio::tls::server_config_from_pem;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
 
 /// A throwaway CA and a server certificate it signed for `127.0.0.1`.
 struct TestPki {
@@ -41,27 +42,16 @@ fn test_pki() -> TestPki {
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
 
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-
-    let key = PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap();
-    let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone()];
-    // rustls 0.23.48 deprecated ring's provider (no post-quantum key exchange); ring is the one
-    // that builds without cmake, and the SDK's `rustls-ring` client uses it too.
-    #[allow(deprecated)]
-    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    server.alpn_protocols = vec![b"h2".to_vec()];
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let server =
+        server_config_from_pem(leaf.pem().as_bytes(), leaf_key.serialize_pem().as_bytes()).unwrap();
     TestPki {
         ca_pem: ca_cert.pem(),
-        server: Arc::new(server),
+        server,
     }
 }
 
@@ -81,39 +71,17 @@ fn sdk_https_client(ca_pem: &str) -> SharedHttpClient {
         .build_https()
 }
 
-/// What the server saw of one TLS handshake: the protocol ALPN selected.
-type Alpn = Option<Vec<u8>>;
-
-/// Serves `mirror` over TLS on a loopback port. Returns the `https://` endpoint, the stream
-/// reports, and the ALPN protocol of each connection.
+/// Serves `mirror` over TLS on a loopback port. Returns the `https://` endpoint and the stream
+/// reports.
 async fn start(
     mirror: Mirror,
     server: Arc<rustls::ServerConfig>,
-) -> (
-    String,
-    mpsc::UnboundedReceiver<MirrorReport>,
-    mpsc::UnboundedReceiver<Alpn>,
-) {
-    let (mirror, reports) = reporting(mirror);
-    let (alpn_tx, alpn) = mpsc::unbounded_channel();
+) -> (String, mpsc::UnboundedReceiver<MirrorReport>) {
+    let (mirror, reports) = reporting(mirror.with_tls(server));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let acceptor = TlsAcceptor::from(server);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let _ = tcp.set_nodelay(true);
-            let (mirror, acceptor, alpn_tx) = (mirror.clone(), acceptor.clone(), alpn_tx.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    let _ = alpn_tx.send(None);
-                    return;
-                };
-                let _ = alpn_tx.send(tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec));
-                let _ = mirror.serve_connection(tls).await;
-            });
-        }
-    });
-    (format!("https://{addr}"), reports, alpn)
+    tokio::spawn(mirror.serve(listener));
+    (format!("https://{addr}"), reports)
 }
 
 fn verifying_mirror() -> Mirror {
@@ -125,11 +93,10 @@ fn verifying_mirror() -> Mirror {
 async fn sdk_over_tls_against_verifying_mirror() {
     tokio::time::timeout(HANG, async {
         let pki = test_pki();
-        let (endpoint, mut reports, mut alpn) = start(verifying_mirror(), pki.server).await;
+        let (endpoint, mut reports) = start(verifying_mirror(), pki.server).await;
         let seen = transcribe(endpoint, sdk_https_client(&pki.ca_pem), SECRET).await;
         let report = reports.recv().await.unwrap();
         let context = format!("{seen:?}, {report:?}");
-        assert_eq!(alpn.recv().await.unwrap().as_deref(), Some(&b"h2"[..]));
         assert_eq!(seen.started, Ok(()), "{context}");
         assert!(report.verified_chain(), "{context}");
         assert_eq!(report.echoed, EVENTS as u64, "{context}");
@@ -147,7 +114,7 @@ async fn sdk_over_tls_refuses_an_untrusted_certificate() {
     tokio::time::timeout(HANG, async {
         let pki = test_pki();
         let other = test_pki();
-        let (endpoint, _reports, _alpn) = start(verifying_mirror(), pki.server).await;
+        let (endpoint, _reports) = start(verifying_mirror(), pki.server).await;
         let seen = transcribe(endpoint, sdk_https_client(&other.ca_pem), SECRET).await;
         let error = seen
             .started
@@ -163,7 +130,7 @@ async fn sdk_over_tls_refuses_an_untrusted_certificate() {
 async fn sdk_over_tls_with_wrong_secret_is_refused() {
     tokio::time::timeout(HANG, async {
         let pki = test_pki();
-        let (endpoint, mut reports, _alpn) = start(verifying_mirror(), pki.server).await;
+        let (endpoint, mut reports) = start(verifying_mirror(), pki.server).await;
         let seen = transcribe(endpoint, sdk_https_client(&pki.ca_pem), "not-the-secret").await;
         let report = reports.recv().await.unwrap();
         let context = format!("{seen:?}, {report:?}");
