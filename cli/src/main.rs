@@ -6,14 +6,18 @@
 //! result into a message on standard error and an exit status: 0 on success, 1 on bad input or an
 //! IO error, 2 on a usage error (clap's default).
 
+mod credentials;
 mod decode;
 mod demo;
 mod encode;
+mod endpoint;
 mod json;
 mod log;
+mod request;
 mod send;
 mod serve;
 mod sign;
+mod sign_request;
 mod signing;
 mod stream;
 mod verify;
@@ -45,6 +49,26 @@ JSON Lines format:
 
 Exit status:
   0 success; 1 bad input or IO error, with one `error: ...` line on standard error; 2 usage error";
+
+/// `evs send --help`: how to call a real service, the region and service inference, the JSON
+/// Lines format.
+fn send_help() -> String {
+    format!(
+        "\
+Example: stream 16-bit PCM audio (AudioEvent messages as JSON Lines, their payloads the audio
+in chunks of about 100 ms) to Amazon Transcribe, with credentials from the standard chain and
+the region and service from the host name:
+  evs send https://transcribestreaming.us-east-1.amazonaws.com:8443/stream-transcription \\
+    -H 'x-amzn-transcribe-language-code: en-US' \\
+    -H 'x-amzn-transcribe-sample-rate: 16000' \\
+    -H 'x-amzn-transcribe-media-encoding: pcm' audio.jsonl
+
+{}
+
+{FORMAT_HELP}",
+        request::INFERENCE_HELP
+    )
+}
 
 /// Decode, encode, sign, verify, serve and send AWS event streams (application/vnd.amazon.eventstream).
 ///
@@ -180,14 +204,46 @@ enum Command {
     /// Open an event stream to URL, send JSON Lines events, print what comes back.
     ///
     /// Reads one message per line from FILE (standard input when FILE is absent or `-`), in the
-    /// format of `evs decode`, and sends each as an event (signed with --access-key-id and the
-    /// other signing options) while it prints every message that comes back as one JSON line;
-    /// at the end of the input it finishes the stream (the signed end frame, then the half-close)
-    /// and waits for the server's end. The exit status is 0 when the server ended the stream
-    /// cleanly; otherwise one line `error: <kind>: <detail>` goes to standard error and the status
-    /// is 1 (an `error` message from the server gives its :error-code and :error-message).
-    #[command(after_long_help = FORMAT_HELP)]
+    /// format of `evs decode`, and sends each as an event while it prints every message that
+    /// comes back as one JSON line; at the end of the input it finishes the stream (the signed
+    /// end frame, then the half-close) and waits for the server's end.
+    ///
+    /// https:// URLs use TLS (rustls) and need the server to select HTTP/2 with ALPN, as AWS
+    /// streaming endpoints do (e.g. https://transcribestreaming.us-east-1.amazonaws.com:8443);
+    /// http:// URLs speak HTTP/2 without TLS. The request is SigV4-signed (its payload hash
+    /// STREAMING-AWS4-HMAC-SHA256-EVENTS by default) and every event is signed in a chain that
+    /// starts from the request's signature, as AWS services expect. The credentials come from
+    /// --access-key-id and --secret-access-key, or else from the standard chain of the AWS SDKs:
+    /// the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the
+    /// profile (--profile, AWS_PROFILE) in ~/.aws/credentials and ~/.aws/config (with SSO and
+    /// credential_process), web identity, the container's and the instance's role. --no-sign
+    /// sends everything unsigned.
+    ///
+    /// The exit status is 0 when the server ended the stream cleanly; otherwise one line
+    /// `error: <kind>: <detail>` goes to standard error and the status is 1: credentials (none
+    /// found, or a provider failed), tls (e.g. an untrusted certificate: see --ca-cert),
+    /// alpn_not_h2 (the server does not speak HTTP/2 over TLS), connect, status (the server
+    /// refused the request, e.g. 403 for a bad or expired signature; the detail has the
+    /// server's reason, and the kind is the server's when it names one of this project's, such
+    /// as request_expired or unknown_access_key from `evs serve`), or the :error-code of an
+    /// `error` message from the server.
+    #[command(after_long_help = send_help())]
     Send(send::SendArgs),
+    /// Show the SigV4 signature of a request, step by step, without a network.
+    ///
+    /// Signs the request head of URL (method -X, headers -H, the URL's authority as `host`) as
+    /// `evs send` would, at --time (default now), and prints the canonical request, the string
+    /// to sign, the signature and the signed head: the request line and every header line to
+    /// send, including x-amz-date, x-amz-security-token (with temporary credentials),
+    /// x-amz-content-sha256 (with --payload-hash events) and authorization. Compare them with
+    /// what a server (AWS's SignatureDoesNotMatch message shows its canonical request and string
+    /// to sign) or another client computes. --print shows one part alone, exactly. The secret
+    /// key is never printed; a session token is, in its header.
+    ///
+    /// Region, service and credentials are found as for `evs send`. Missing credentials give
+    /// `error: credentials: ...` and exit status 1.
+    #[command(after_long_help = request::INFERENCE_HELP)]
+    SignRequest(sign_request::SignRequestArgs),
     /// Run the main job end to end: a signed event stream through the mirror, on loopback.
     ///
     /// Starts the mirror server in-process on a loopback port, verifying SigV4 chains; connects a
@@ -209,7 +265,7 @@ impl Command {
             Command::Sign(args) => &args.input,
             Command::Verify(args) => &args.input,
             Command::Send(args) => &args.input,
-            Command::Serve(_) | Command::Demo(_) => &NO_INPUT,
+            Command::Serve(_) | Command::Demo(_) | Command::SignRequest(_) => &NO_INPUT,
         }
     }
 }
@@ -295,6 +351,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Serve(args) => return serve::run(args),
         Command::Send(args) => return send::run(args),
+        Command::SignRequest(args) => return sign_request::run(args),
         Command::Demo(args) => return demo::run(args),
         _ => {}
     }
@@ -307,7 +364,9 @@ fn main() -> ExitCode {
             Command::Sign(args) => sign::run(reader, out, args),
             Command::Verify(args) => verify::run(reader, out, args),
             // Run above.
-            Command::Serve(_) | Command::Send(_) | Command::Demo(_) => Ok(()),
+            Command::Serve(_) | Command::Send(_) | Command::Demo(_) | Command::SignRequest(_) => {
+                Ok(())
+            }
         }
     });
     match result {

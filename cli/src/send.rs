@@ -1,16 +1,22 @@
-//! `evs send`: opens an event stream to a server over HTTP/2 cleartext, sends JSON Lines events
-//! while it prints what comes back as JSON Lines, then finishes.
+//! `evs send`: opens an event stream to a server over HTTP/2 (TLS with ALPN `h2` for
+//! `https://`, cleartext with prior knowledge for `http://`), SigV4-signs the request and chains
+//! the events from its signature, sends JSON Lines events while it prints what comes back as
+//! JSON Lines, then finishes.
 
+use crate::credentials::{signing_params, CredentialArgs, SigningFailure};
 use crate::json::write_message_json;
-use crate::serve::{fail, runtime, CredentialArgs};
+use crate::request::{self, HeaderArg, ScopeArgs};
+use crate::serve::{fail, runtime};
 use crate::stream::MessageLines;
 use crate::{report, CliError, Input, InputArgs};
 use clap::Args;
 use eventstream::frame::Message;
+use eventstream::kinds;
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
-use eventstream::sign::{SigV4Signer, SigningParams, SigningTime};
-use eventstream_tokio::{Client, Receiver};
+use eventstream::sign::{RequestSigner, SigV4Signer, SigningParams, SigningTime};
+use eventstream_tokio::{Client, ClientBuilder, Receiver, Sender, EVENT_STREAM_CONTENT_TYPE};
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
@@ -18,14 +24,21 @@ use tokio::sync::mpsc;
 /// The arguments of `evs send`.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Where to open the stream: http://HOST[:PORT]/PATH. The server must speak HTTP/2 without
-    /// TLS (prior knowledge), as `evs serve` does.
-    #[arg(value_name = "URL", value_parser = parse_url)]
+    /// Where to open the stream: https://HOST[:PORT]/PATH (TLS, the server must select HTTP/2
+    /// with ALPN) or http://HOST[:PORT]/PATH (HTTP/2 without TLS, prior knowledge, as
+    /// `evs serve` speaks by default).
+    #[arg(value_name = "URL", value_parser = request::parse_url)]
     url: http::Uri,
 
     /// The events to send.
     #[command(flatten)]
     pub(crate) input: InputArgs,
+
+    /// A request header, `name: value` (e.g. -H 'x-amzn-transcribe-language-code: en-US');
+    /// repeat for more. Each is sent and signed. content-type is always
+    /// application/vnd.amazon.eventstream.
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = request::parse_header)]
+    headers: Vec<HeaderArg>,
 
     /// RPC mode (awsJson, rpcv2Cbor): the first message each way may be the initial request or
     /// response. Without it, HTTP-binding mode.
@@ -37,41 +50,40 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "JSON", value_parser = parse_json)]
     initial_request: Option<String>,
 
-    /// Signing of the stream.
+    /// Trust the CA certificates in FILE (PEM) for https:// URLs, as well as the default roots
+    /// (webpki's): for a server with a private or self-made certificate.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+
+    /// Send the request and the events unsigned: no credentials are looked for. For servers
+    /// that check nothing, such as `evs serve` without --credentials.
+    #[arg(
+        long,
+        help_heading = "Signing options",
+        conflicts_with_all = ["access_key_id", "session_token", "profile", "seed_signature"]
+    )]
+    no_sign: bool,
+
+    /// Region, service and payload hash.
+    #[command(flatten, next_help_heading = "Signing options")]
+    scope: ScopeArgs,
+
+    /// Where the credentials come from.
     #[command(flatten)]
     credentials: CredentialArgs,
 
-    /// The seed of the signing chain: the signature of the initial HTTP request, 64 hex digits.
-    /// It is sent as the `Signature=` of the request's Authorization header (the request itself
-    /// is not SigV4-signed). Random when absent.
+    /// For tests only: do not SigV4-sign the request; send an Authorization header whose
+    /// `Signature=` is this value (64 hex digits) and chain the events from it. Only a server
+    /// that checks the event chain and not the request (`evs serve` without --credentials)
+    /// accepts such a stream; AWS rejects it.
     #[arg(
         long,
         value_name = "HEX",
         value_parser = parse_seed,
-        requires = "access_key_id",
-        help_heading = "Signing options"
+        help_heading = "Signing options",
+        hide_short_help = true
     )]
     seed_signature: Option<String>,
-}
-
-/// Parses the URL: `http`, with a host.
-fn parse_url(value: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = value.parse().map_err(|e| format!("not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(
-                "https is not supported: use an http:// URL to a server that speaks \
-                        HTTP/2 without TLS"
-                    .into(),
-            )
-        }
-        _ => return Err("expected an http:// URL".into()),
-    }
-    if uri.host().is_none() {
-        return Err("the URL has no host".into());
-    }
-    Ok(uri)
 }
 
 /// Parses `--initial-request`: any JSON value, kept as written.
@@ -100,9 +112,10 @@ pub(crate) fn random_seed() -> String {
         .collect()
 }
 
-/// Adds what a SigV4-signed event stream request carries: `Authorization` (whose
-/// `Signature=` is the seed of the chain), `x-amz-date`, and
-/// `x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-EVENTS`.
+/// Adds an Authorization header shaped like SigV4's whose `Signature=` is `seed` (not the
+/// request's signature: the request is not signed), `x-amz-date`, and
+/// `x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-EVENTS`. For `--seed-signature` and
+/// `evs demo`, whose server checks only the event chain.
 pub(crate) fn signed_request(
     builder: http::request::Builder,
     params: &SigningParams,
@@ -124,17 +137,6 @@ pub(crate) fn signed_request(
         )
         .header("x-amz-date", time.amz_date())
         .header("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-EVENTS")
-}
-
-/// The host and port to connect to.
-fn connect_address(uri: &http::Uri) -> String {
-    let host = uri.host().unwrap_or("localhost");
-    let port = uri.port_u16().unwrap_or(80);
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
 }
 
 /// How the stream ended, as an exit status and a line on standard error.
@@ -177,37 +179,140 @@ fn read_messages(input: Input, tx: mpsc::Sender<Result<Message, CliError>>) {
     });
 }
 
+/// The request head: POST to the URL with the `-H` headers.
+fn request_head(args: &SendArgs) -> http::request::Builder {
+    let mut builder = http::Request::post(args.url.clone());
+    for header in &args.headers {
+        builder = builder.header(&header.name, &header.value);
+    }
+    builder
+}
+
+/// The client: pooled, trusting `--ca-cert` besides the default roots.
+fn client(args: &SendArgs) -> Result<Client, (&'static str, String)> {
+    let mut builder = ClientBuilder::new();
+    if let Some(path) = &args.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| ("io", format!("--ca-cert {}: {e}", path.display())))?;
+        builder = builder
+            .add_ca_pem(&pem)
+            .map_err(|e| (e.kind(), format!("--ca-cert {}: {e}", path.display())))?;
+    }
+    Ok(builder.build())
+}
+
+/// Opens the stream: unsigned (`--no-sign`), with a test seed (`--seed-signature`), or
+/// SigV4-signed with the events chained from the request's signature.
+async fn open(
+    args: &SendArgs,
+    client: &Client,
+    config: SessionConfig,
+) -> Result<(Sender, Receiver), ExitCode> {
+    let head = request_head(args);
+    if args.no_sign {
+        let request = head.body(()).map_err(|e| fail("config", e))?;
+        return client
+            .open(request, Session::new(config))
+            .await
+            .map_err(|e| fail_with(&e));
+    }
+    let params = match signing_params(&args.url, &args.scope, &args.credentials, "send").await {
+        Ok(params) => params,
+        Err(SigningFailure::Credentials(e)) => return Err(fail("credentials", e)),
+        Err(SigningFailure::Usage(e)) => e.exit(),
+    };
+    if let Some(seed) = &args.seed_signature {
+        let time = SigningTime::from_system_time(SystemTime::now())
+            .map_err(|e| fail("clock_out_of_range", e))?;
+        let request = signed_request(head, &params, seed, time)
+            .body(())
+            .map_err(|e| fail("config", e))?;
+        let session = Session::new(config).with_signer(SigV4Signer::new(params, seed));
+        return client
+            .open(request, session)
+            .await
+            .map_err(|e| fail_with(&e));
+    }
+    let time = SigningTime::from_system_time(SystemTime::now())
+        .map_err(|e| fail("clock_out_of_range", e))?;
+    let (mut parts, ()) = head
+        .header(http::header::CONTENT_TYPE, EVENT_STREAM_CONTENT_TYPE)
+        .body(())
+        .map_err(|e| fail("config", e))?
+        .into_parts();
+    let signed = RequestSigner::new(params)
+        .with_payload_hash(args.scope.payload_hash.clone())
+        .sign(&mut parts, time)
+        .map_err(|e| fail(e.kind(), e))?;
+    let session = Session::new(config).with_signer(signed.event_signer());
+    client
+        .open(http::Request::from_parts(parts, ()), session)
+        .await
+        .map_err(|e| fail_with(&e))
+}
+
+/// An adapter error as the kind and detail of its one line. A refused request (a status other
+/// than 200) says what the server said why: the kind is the server's when its body starts with
+/// one of this project's kinds (`evs serve` answers `request_expired: ...`); the detail adds
+/// AWS's `x-amzn-errortype` and the message of a JSON body, or the text of another.
+fn error_line(error: &eventstream_tokio::Error) -> (String, String) {
+    let eventstream_tokio::Error::Status { headers, body, .. } = error else {
+        return (error.kind().to_owned(), error.to_string());
+    };
+    let mut kind = error.kind();
+    let mut detail = error.to_string();
+    if let Some(errortype) = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+    {
+        // AWS writes `InvalidSignatureException:http://internal.amazon.com/...`.
+        detail.push_str(": ");
+        detail.push_str(errortype.split(':').next().unwrap_or(errortype));
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|json| {
+            ["message", "Message"]
+                .iter()
+                .find_map(|key| json.get(key)?.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| text.trim().to_owned());
+    if let Some((named, rest)) = message.split_once(':') {
+        if let Some((known, _)) = kinds::KINDS.iter().find(|(k, _)| *k == named.trim()) {
+            kind = known;
+            message = rest.trim().to_owned();
+        }
+    }
+    if !message.is_empty() {
+        detail.push_str(": ");
+        detail.push_str(&message.replace(['\r', '\n'], " "));
+    }
+    (kind.to_owned(), detail)
+}
+
+/// Reports an adapter error: one line, exit status 1.
+fn fail_with(error: &eventstream_tokio::Error) -> ExitCode {
+    let (kind, detail) = error_line(error);
+    fail(&kind, detail)
+}
+
 /// Opens the stream, sends, prints, finishes.
 async fn send(args: &SendArgs) -> ExitCode {
-    let time = match SigningTime::from_system_time(SystemTime::now()) {
-        Ok(t) => t,
-        Err(e) => return fail("clock_out_of_range", e),
-    };
     let mode = if args.rpc || args.initial_request.is_some() {
         Mode::Rpc
     } else {
         Mode::HttpBinding
     };
-    let mut session = Session::new(SessionConfig::new(Role::Client, mode));
-    let mut request = http::Request::post(args.url.clone());
-    if let Some(params) = args.credentials.params() {
-        let seed = args.seed_signature.clone().unwrap_or_else(random_seed);
-        request = signed_request(request, &params, &seed, time);
-        session = session.with_signer(SigV4Signer::new(params, &seed));
-    }
-    let request = match request.body(()) {
-        Ok(request) => request,
-        Err(e) => return fail("usage", e),
-    };
-
-    let client = match Client::connect(connect_address(&args.url)).await {
+    let client = match client(args) {
         Ok(client) => client,
-        Err(e) => return fail(e.kind(), e),
+        Err((kind, detail)) => return fail(kind, detail),
     };
-    let (mut sender, receiver) = match client.open(request, session).await {
-        Ok(halves) => halves,
-        Err(e) => return fail(e.kind(), e),
-    };
+    let (mut sender, receiver) =
+        match open(args, &client, SessionConfig::new(Role::Client, mode)).await {
+            Ok(halves) => halves,
+            Err(status) => return status,
+        };
     let printer = tokio::spawn(print_events(receiver));
 
     let input = Input::from_arg(args.input.file.as_deref());
@@ -256,7 +361,7 @@ async fn send(args: &SendArgs) -> ExitCode {
     };
     match (printed, sent) {
         (Err((kind, detail)), _) => fail(&kind, detail),
-        (Ok(()), Err(e)) => fail(e.kind(), e),
+        (Ok(()), Err(e)) => fail_with(&e),
         (Ok(()), Ok(())) => ExitCode::SUCCESS,
     }
 }
@@ -300,7 +405,7 @@ async fn print_events(mut receiver: Receiver) -> Outcome {
                 return Err(("aborted".into(), "the stream was aborted".into()))
             }
             Ok(_) => {}
-            Err(e) => return Err((e.kind().into(), e.to_string())),
+            Err(e) => return Err(error_line(&e)),
         }
     }
     Ok(())

@@ -36,7 +36,7 @@ pub(crate) struct SigningArgs {
         hide_env_values = true,
         // A secret that starts with `-` must not end up in an "unexpected argument" error.
         allow_hyphen_values = true,
-        value_parser = NonEmptyStringValueParser::new().map(Secret)
+        value_parser = NonEmptyStringValueParser::new().map(Secret::new)
     )]
     secret_access_key: Secret,
 
@@ -73,9 +73,21 @@ impl SigningArgs {
     }
 }
 
-/// A secret access key: a string whose `Debug` does not show it.
+/// A secret access key or session token: a string whose `Debug` does not show it.
 #[derive(Clone)]
-struct Secret(String);
+pub(crate) struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub(crate) fn new(secret: String) -> Self {
+        Secret(secret)
+    }
+
+    /// The secret itself, for signing.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
 
 impl fmt::Debug for Secret {
     /// Writes `<redacted>`.
