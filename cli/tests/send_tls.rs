@@ -1,0 +1,386 @@
+//! `evs send https://...` against the tokio adapter's mirror over TLS, with a CA made at test time
+//! (`rcgen`) and `--ca-cert`: the request is SigV4-signed with credentials from the standard chain
+//! (the environment, a profile file) or the flags, the server verifies it and the event chain,
+//! and every failure the user can meet (no credentials, an untrusted certificate, no ALPN `h2`, an
+//! expired request, an unknown key, a wrong secret) is one `error: <kind>: ...` line and exit
+//! status 1.
+
+use eventstream::sign::{Credentials, RequestVerifier, StaticSecrets};
+use eventstream_tokio::mirror::{Mirror, MirrorReport, Secrets};
+use eventstream_tokio::ServerBuilder;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, SystemTime};
+
+const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLETOKEN";
+const REGION: &str = "us-east-1";
+const SERVICE: &str = "transcribe";
+
+/// One event, as `evs send` reads it and prints its echo.
+const EVENT_LINE: &str = concat!(
+    r#"{"headers":[{"name":":message-type","type":"string","value":"event"},"#,
+    r#"{"name":":event-type","type":"string","value":"AudioEvent"}],"payload":"aGk="}"#,
+    "\n"
+);
+
+/// A folder of its own under the system's temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("evs-send-tls-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        TempDir(dir)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A throwaway CA, and the server's certificate and key for 127.0.0.1 and localhost signed by
+/// it, as PEM.
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki() -> Pki {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("server params");
+    let key = KeyPair::generate().expect("a server key");
+    let cert = leaf
+        .signed_by(&key, &issuer)
+        .expect("the server certificate");
+    Pki {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A mirror over TLS on a loopback port, on a runtime of its own; it reports each stream.
+struct TlsMirror {
+    addr: SocketAddr,
+    reports: mpsc::Receiver<MirrorReport>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TlsMirror {
+    /// Serves `mirror` over TLS with `tls` on 127.0.0.1.
+    fn start(mirror: Mirror, tls: Arc<rustls::ServerConfig>) -> TlsMirror {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (tx, reports) = mpsc::channel();
+        let mirror = mirror.with_tls(tls).on_stream_end(move |report| {
+            let _ = tx.send(report.clone());
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        runtime.spawn(mirror.serve(listener));
+        TlsMirror {
+            addr,
+            reports,
+            _runtime: runtime,
+        }
+    }
+
+    /// A mirror that verifies requests (the test key only) and event chains, whose clock is
+    /// `offset` ahead of the system's.
+    fn verifying(pki: &Pki, offset: Duration) -> TlsMirror {
+        let tls = eventstream_tokio::tls::server_config_from_pem(
+            pki.cert_pem.as_bytes(),
+            pki.key_pem.as_bytes(),
+        )
+        .expect("the server's TLS configuration");
+        let users: StaticSecrets = [Credentials::new(ACCESS_KEY_ID, SECRET)]
+            .into_iter()
+            .collect();
+        let store: Secrets = Arc::new(users);
+        let mirror = Mirror::new()
+            .with_request_verifier(RequestVerifier::new(store, REGION, SERVICE))
+            .with_server(ServerBuilder::new().clock(move || SystemTime::now() + offset));
+        TlsMirror::start(mirror, tls)
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}/stream", self.addr)
+    }
+
+    /// The report of the next stream to end.
+    fn report(&self) -> MirrorReport {
+        self.reports
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a stream report")
+    }
+}
+
+/// `evs` with `args`, in an environment without credentials: every `AWS_*` variable removed, a
+/// home folder and profile files that do not exist, no instance metadata.
+fn evs(home: &TempDir, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evs"));
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("HOME", &home.0)
+        .env("AWS_CONFIG_FILE", home.path("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// Runs `cmd` with `stdin` as its input.
+fn run(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd.spawn().expect("evs runs");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).expect("input written");
+    drop(input);
+    child.wait_with_output().expect("evs ends")
+}
+
+/// Writes the CA certificate to a file and returns its path.
+fn ca_file(home: &TempDir, pki: &Pki) -> PathBuf {
+    let path = home.path("ca.pem");
+    std::fs::write(&path, &pki.ca_pem).expect("CA written");
+    path
+}
+
+/// The scope flags (the loopback host names none).
+const SCOPE: [&str; 4] = ["--region", REGION, "--service", SERVICE];
+
+/// Asserts that `out` failed with exactly one standard error line starting with
+/// `error: <kind>: `, and returns that line.
+fn one_error_line(out: &Output, kind: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {kind}: ")),
+        "expected kind {kind}: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// Temporary credentials from the environment (through the standard chain), both payload-hash
+/// forms: the server verifies the request and the whole event chain, and the event comes back.
+#[test]
+fn signed_send_over_tls_with_chain_credentials_is_verified() {
+    let home = TempDir::new("chain");
+    let pki = pki();
+    let ca = ca_file(&home, &pki);
+    let server = TlsMirror::verifying(&pki, Duration::ZERO);
+    let url = server.url();
+    for hash in ["events", "empty"] {
+        let mut args = vec![
+            "send",
+            &url,
+            "--ca-cert",
+            path_str(&ca),
+            "--payload-hash",
+            hash,
+            "-H",
+            "x-amzn-transcribe-language-code: en-US",
+        ];
+        args.extend(SCOPE);
+        let mut cmd = evs(&home, &args);
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", SESSION_TOKEN);
+        let out = run(cmd, EVENT_LINE);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{hash}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), EVENT_LINE, "{hash}");
+        let report = server.report();
+        assert!(report.verified_chain(), "{hash}: {report:?}");
+        assert_eq!(report.echoed, 1, "{hash}: {report:?}");
+    }
+}
+
+/// Credentials from a named profile of the shared credentials file.
+#[test]
+fn profile_credentials_are_used() {
+    let home = TempDir::new("profile");
+    let pki = pki();
+    let ca = ca_file(&home, &pki);
+    let credentials = home.path("credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = AKIDWRONG\naws_secret_access_key = wrong\n\n\
+             [streaming]\naws_access_key_id = {ACCESS_KEY_ID}\naws_secret_access_key = {SECRET}\n"
+        ),
+    )
+    .expect("credentials file written");
+    let server = TlsMirror::verifying(&pki, Duration::ZERO);
+    let url = server.url();
+    let mut args = vec![
+        "send",
+        &url,
+        "--ca-cert",
+        path_str(&ca),
+        "--profile",
+        "streaming",
+    ];
+    args.extend(SCOPE);
+    let mut cmd = evs(&home, &args);
+    cmd.env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
+    let out = run(cmd, EVENT_LINE);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EVENT_LINE);
+    assert!(server.report().verified_chain());
+}
+
+/// No credentials anywhere: one line, before any connection.
+#[test]
+fn no_credentials_is_one_error_line() {
+    let home = TempDir::new("none");
+    let mut args = vec!["send", "https://127.0.0.1:9/stream"];
+    args.extend(SCOPE);
+    let out = run(evs(&home, &args), EVENT_LINE);
+    let line = one_error_line(&out, "credentials");
+    assert!(line.contains("--access-key-id"), "{line}");
+}
+
+/// A server certificate from a CA that is not trusted (no --ca-cert): a TLS error.
+#[test]
+fn untrusted_certificate_is_a_tls_error() {
+    let home = TempDir::new("untrusted");
+    let pki = pki();
+    let server = TlsMirror::verifying(&pki, Duration::ZERO);
+    let url = server.url();
+    let mut args = vec!["send", &url, "--access-key-id", ACCESS_KEY_ID];
+    args.extend(SCOPE);
+    let mut cmd = evs(&home, &args);
+    cmd.env("AWS_SECRET_ACCESS_KEY", SECRET);
+    one_error_line(&run(cmd, EVENT_LINE), "tls");
+}
+
+/// A TLS server that does not do ALPN: `alpn_not_h2`, no fallback.
+#[test]
+fn a_server_without_alpn_h2_is_refused() {
+    let home = TempDir::new("alpn");
+    let pki = pki();
+    let ca = ca_file(&home, &pki);
+    let tls = eventstream_tokio::tls::server_config_from_pem(
+        pki.cert_pem.as_bytes(),
+        pki.key_pem.as_bytes(),
+    )
+    .expect("TLS configuration");
+    let mut config = (*tls).clone();
+    config.alpn_protocols.clear();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("a port");
+    let addr = listener.local_addr().expect("its address");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    runtime.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    use tokio::io::AsyncReadExt as _;
+                    let mut buf = [0; 1024];
+                    while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+            });
+        }
+    });
+    let url = format!("https://{addr}/stream");
+    let mut args = vec![
+        "send",
+        &url,
+        "--ca-cert",
+        path_str(&ca),
+        "--access-key-id",
+        ACCESS_KEY_ID,
+    ];
+    args.extend(SCOPE);
+    let mut cmd = evs(&home, &args);
+    cmd.env("AWS_SECRET_ACCESS_KEY", SECRET);
+    one_error_line(&run(cmd, EVENT_LINE), "alpn_not_h2");
+}
+
+/// The failures of request verification, each the kind the server named in its 403: a
+/// request dated an hour before the server's clock, an access key it does not know, a wrong
+/// secret.
+#[test]
+fn refused_requests_give_the_servers_kind() {
+    let home = TempDir::new("refused");
+    let pki = pki();
+    let ca = ca_file(&home, &pki);
+    let late = TlsMirror::verifying(&pki, Duration::from_secs(3600));
+    let on_time = TlsMirror::verifying(&pki, Duration::ZERO);
+    for (server, key, secret, kind) in [
+        (&late, ACCESS_KEY_ID, SECRET, "request_expired"),
+        (&on_time, "AKIDUNKNOWN", SECRET, "unknown_access_key"),
+        (
+            &on_time,
+            ACCESS_KEY_ID,
+            "not-the-secret",
+            "signature_does_not_match",
+        ),
+    ] {
+        let url = server.url();
+        let mut args = vec![
+            "send",
+            &url,
+            "--ca-cert",
+            path_str(&ca),
+            "--access-key-id",
+            key,
+        ];
+        args.extend(SCOPE);
+        let mut cmd = evs(&home, &args);
+        cmd.env("AWS_SECRET_ACCESS_KEY", secret);
+        let out = run(cmd, EVENT_LINE);
+        let line = one_error_line(&out, kind);
+        assert!(line.contains("403"), "{line}");
+        assert!(out.stdout.is_empty(), "nothing echoed: {line}");
+        let report = server.report();
+        assert!(!report.verified_chain(), "{report:?}");
+        assert_eq!(report.echoed, 0, "{report:?}");
+    }
+}
