@@ -18,8 +18,8 @@ use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use common::{reporting, transcribe, ACCESS_KEY_ID, EVENTS, HANG, REGION, SECRET, SERVICE};
-use eventstream::sign::{Credentials, SigningParams};
-use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport};
+use eventstream::sign::{Credentials, RequestVerifier};
+use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport, Secrets};
 use eventstream_tokio::tls::server_config_from_pem;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use std::sync::Arc;
@@ -84,9 +84,11 @@ async fn start(
     (format!("https://{addr}"), reports)
 }
 
+/// A mirror that verifies each request's signature, scope and date (within the default five
+/// minutes), then each event from the request's signature.
 fn verifying_mirror() -> Mirror {
-    let credentials = Credentials::new(ACCESS_KEY_ID, SECRET);
-    Mirror::new().with_signing(SigningParams::new(credentials, REGION, SERVICE))
+    let store: Secrets = Arc::new(Credentials::new(ACCESS_KEY_ID, SECRET));
+    Mirror::new().with_request_verifier(RequestVerifier::new(store, REGION, SERVICE))
 }
 
 #[tokio::test]
@@ -125,25 +127,26 @@ async fn sdk_over_tls_refuses_an_untrusted_certificate() {
     .expect("hung");
 }
 
-/// A wrong secret: the mirror refuses the stream and the SDK surfaces an error.
+/// A wrong secret: the mirror refuses the request with 403 before any stream is accepted, and
+/// the SDK's call fails with that status.
 #[tokio::test]
-async fn sdk_over_tls_with_wrong_secret_is_refused() {
+async fn sdk_over_tls_with_wrong_secret_gets_403() {
     tokio::time::timeout(HANG, async {
         let pki = test_pki();
         let (endpoint, mut reports) = start(verifying_mirror(), pki.server).await;
         let seen = transcribe(endpoint, sdk_https_client(&pki.ca_pem), "not-the-secret").await;
         let report = reports.recv().await.unwrap();
         let context = format!("{seen:?}, {report:?}");
-        assert!(
-            matches!(report.outcome, MirrorOutcome::ErrorSent { .. }),
-            "{context}"
-        );
+        match &report.outcome {
+            MirrorOutcome::Unverified(e) => {
+                assert_eq!(e.kind(), "signature_does_not_match", "{context}")
+            }
+            _ => panic!("the mirror must refuse the request: {context}"),
+        }
         assert_eq!(report.echoed, 0, "{context}");
         assert_eq!(seen.unknown, 0, "{context}");
-        assert!(
-            seen.started.is_err() || seen.end.is_err(),
-            "the SDK must fail: {context}"
-        );
+        assert!(seen.started.is_err(), "the call must fail: {context}");
+        assert_eq!(seen.refused_with, Some(403), "{context}");
     })
     .await
     .expect("hung");

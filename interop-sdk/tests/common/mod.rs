@@ -22,10 +22,12 @@ const CHUNK: usize = 3200; // 100 ms of 16 kHz 16-bit mono PCM
 pub(crate) const HANG: Duration = Duration::from_secs(60);
 
 /// What the SDK saw: how `send()` went (`Err` with the error chain when the call itself
-/// failed), the `Unknown` events received, then how `recv()` ended (`Ok(())` for `Ok(None)`).
+/// failed, and then the HTTP status that refused it, if a response came), the `Unknown` events received, then
+/// how `recv()` ended (`Ok(())` for `Ok(None)`).
 #[derive(Debug)]
 pub(crate) struct Seen {
     pub(crate) started: Result<(), String>,
+    pub(crate) refused_with: Option<u16>,
     pub(crate) unknown: usize,
     pub(crate) end: Result<(), String>,
 }
@@ -62,6 +64,7 @@ pub(crate) async fn transcribe(
         Ok(output) => output.transcript_result_stream,
         Err(e) => {
             return Seen {
+                refused_with: e.raw_response().map(|r| r.status().as_u16()),
                 started: Err(chain(&e)),
                 unknown: 0,
                 end: Err("never started".into()),
@@ -76,6 +79,7 @@ pub(crate) async fn transcribe(
             Ok(None) => {
                 return Seen {
                     started: Ok(()),
+                    refused_with: None,
                     unknown,
                     end: Ok(()),
                 }
@@ -83,6 +87,7 @@ pub(crate) async fn transcribe(
             Err(e) => {
                 return Seen {
                     started: Ok(()),
+                    refused_with: None,
                     unknown,
                     end: Err(chain(&e)),
                 }
