@@ -6,13 +6,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// Writes `bytes` URI-encoded to `out`: every byte but the unreserved characters (`A-Z a-z 0-9
-/// - . _ ~`), and `/` when `keep_slash`, becomes `%XX` with uppercase hex digits.
-pub(crate) fn uri_encode(bytes: &[u8], keep_slash: bool, out: &mut String) {
+/// - . _ ~`), and the bytes of `keep`, becomes `%XX` with uppercase hex digits.
+pub(crate) fn uri_encode(bytes: &[u8], keep: &[u8], out: &mut String) {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     for &b in bytes {
         let keep = b.is_ascii_alphanumeric()
             || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/');
+            || keep.contains(&b);
         if keep {
             out.push(char::from(b));
         } else {
@@ -55,9 +55,10 @@ pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
 }
 
 /// The canonical URI: the path (normalized when asked), each byte but `/` and the unreserved
-/// characters percent-encoded. A path that arrives percent-encoded is encoded again (`%3A`
-/// becomes `%253A`), as every service but S3 expects.
-pub(crate) fn canonical_path(path: &str, normalize: bool, out: &mut String) {
+/// characters percent-encoded. With `double_encode`, a path that arrives percent-encoded is
+/// encoded again (`%3A` becomes `%253A`), as every service but S3 expects; without, it is taken
+/// as encoded already: a `%` stays, and only the other bytes are encoded.
+pub(crate) fn canonical_path(path: &str, normalize: bool, double_encode: bool, out: &mut String) {
     let path = if normalize {
         normalize_path(path)
     } else if path.is_empty() {
@@ -65,7 +66,8 @@ pub(crate) fn canonical_path(path: &str, normalize: bool, out: &mut String) {
     } else {
         Cow::Borrowed(path)
     };
-    uri_encode(path.as_bytes(), true, out);
+    let keep: &[u8] = if double_encode { b"/" } else { b"/%" };
+    uri_encode(path.as_bytes(), keep, out);
 }
 
 /// Decodes one `application/x-www-form-urlencoded` name or value: `+` is a space, `%XX` a byte
@@ -116,9 +118,9 @@ pub(crate) fn canonical_query(query: &str, out: &mut String) {
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let mut n = String::new();
-            uri_encode(form_decode(name).as_bytes(), false, &mut n);
+            uri_encode(form_decode(name).as_bytes(), b"", &mut n);
             let mut v = String::new();
-            uri_encode(form_decode(value).as_bytes(), false, &mut v);
+            uri_encode(form_decode(value).as_bytes(), b"", &mut v);
             (n, v)
         })
         .collect();
@@ -208,6 +210,7 @@ pub(crate) struct RequestLine<'a> {
     pub(crate) path: &'a str,
     pub(crate) query: &'a str,
     pub(crate) normalize: bool,
+    pub(crate) double_encode: bool,
     pub(crate) payload_hash: &'a str,
 }
 
@@ -221,7 +224,12 @@ pub(crate) fn canonical_request<'h>(
     let mut text = String::new();
     text.push_str(request.method);
     text.push('\n');
-    canonical_path(request.path, request.normalize, &mut text);
+    canonical_path(
+        request.path,
+        request.normalize,
+        request.double_encode,
+        &mut text,
+    );
     text.push('\n');
     canonical_query(request.query, &mut text);
     text.push('\n');
@@ -261,8 +269,11 @@ mod tests {
             assert_eq!(normalize_path(raw), normalized, "{raw}");
         }
         let mut out = String::new();
-        canonical_path("/a b/%3A/\u{1234}", false, &mut out);
-        assert_eq!(out, "/a%20b/%253A/%E1%88%B4");
+        canonical_path("/a b/%3A/\u{1234}/@", false, true, &mut out);
+        assert_eq!(out, "/a%20b/%253A/%E1%88%B4/%40");
+        out.clear();
+        canonical_path("/a b/%3A/\u{1234}/@", false, false, &mut out);
+        assert_eq!(out, "/a%20b/%3A/%E1%88%B4/%40");
     }
 
     #[test]

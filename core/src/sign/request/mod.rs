@@ -262,6 +262,7 @@ pub struct RequestSigner {
     params: SigningParams,
     payload_hash: PayloadHash,
     normalize: bool,
+    double_encode: bool,
     content_sha256_header: Option<bool>,
     sign_session_token: bool,
 }
@@ -274,6 +275,7 @@ impl RequestSigner {
             params,
             payload_hash: PayloadHash::StreamingEvents,
             normalize: true,
+            double_encode: true,
             content_sha256_header: None,
             sign_session_token: true,
         }
@@ -290,6 +292,16 @@ impl RequestSigner {
     #[must_use]
     pub fn with_normalized_path(mut self, normalize: bool) -> Self {
         self.normalize = normalize;
+        self
+    }
+
+    /// Whether the path is percent-encoded again, as every service but S3 expects (on by
+    /// default: `%3A` in the path becomes `%253A`). Off, the path is taken as encoded already:
+    /// a `%` stays, and only the other bytes outside the unreserved characters and `/` are
+    /// encoded (S3, and the official suite's own cases).
+    #[must_use]
+    pub fn with_double_uri_encode(mut self, double: bool) -> Self {
+        self.double_encode = double;
         self
     }
 
@@ -377,6 +389,7 @@ impl RequestSigner {
             path: head.path(),
             query: head.query(),
             normalize: self.normalize,
+            double_encode: self.double_encode,
             payload_hash,
         };
         let (signed_headers, canonical) = canonical.finish(&line);

@@ -148,6 +148,7 @@ pub struct RequestVerifier<S> {
     service: String,
     max_skew: u64,
     normalize: bool,
+    double_encode: bool,
 }
 
 impl<S> fmt::Debug for RequestVerifier<S> {
@@ -157,6 +158,7 @@ impl<S> fmt::Debug for RequestVerifier<S> {
             .field("service", &self.service)
             .field("max_skew", &self.max_skew)
             .field("normalize", &self.normalize)
+            .field("double_encode", &self.double_encode)
             .finish_non_exhaustive()
     }
 }
@@ -291,6 +293,7 @@ impl<S: SecretStore> RequestVerifier<S> {
             service: service.into(),
             max_skew: Self::DEFAULT_MAX_SKEW_SECONDS,
             normalize: true,
+            double_encode: true,
         }
     }
 
@@ -312,6 +315,14 @@ impl<S: SecretStore> RequestVerifier<S> {
     #[must_use]
     pub fn with_normalized_path(mut self, normalize: bool) -> Self {
         self.normalize = normalize;
+        self
+    }
+
+    /// Whether the path is percent-encoded again before it is signed, as the clients did (on by
+    /// default; off for S3-style signing); see [`RequestSigner::with_double_uri_encode`](super::RequestSigner::with_double_uri_encode).
+    #[must_use]
+    pub fn with_double_uri_encode(mut self, double: bool) -> Self {
+        self.double_encode = double;
         self
     }
 
@@ -446,6 +457,7 @@ impl<S: SecretStore> RequestVerifier<S> {
             path: head.path(),
             query: head.query(),
             normalize: self.normalize,
+            double_encode: self.double_encode,
             payload_hash,
         };
         let canonical = canonical_request(
