@@ -220,8 +220,7 @@ impl fmt::Display for CredentialsFailure {
         }
         f.write_str(
             " (pass --access-key-id and --secret-access-key, set AWS_ACCESS_KEY_ID and \
-             AWS_SECRET_ACCESS_KEY, choose a --profile, or --no-sign for a server that does not \
-             check)",
+             AWS_SECRET_ACCESS_KEY, or choose a --profile)",
         )
     }
 }

@@ -231,7 +231,8 @@ enum Command {
     Send(send::SendArgs),
     /// Show the SigV4 signature of a request, step by step, without a network.
     ///
-    /// Signs the request head of URL (method -X, headers -H, the URL's authority as `host`) as
+    /// Signs the request head of URL (method -X, default POST; headers -H; the URL's authority
+    /// as `host`; content-type application/vnd.amazon.eventstream unless --no-content-type) as
     /// `evs send` would, at --time (default now), and prints the canonical request, the string
     /// to sign, the signature and the signed head: the request line and every header line to
     /// send, including x-amz-date, x-amz-security-token (with temporary credentials),

@@ -218,7 +218,12 @@ async fn open(
     }
     let params = match signing_params(&args.url, &args.scope, &args.credentials, "send").await {
         Ok(params) => params,
-        Err(SigningFailure::Credentials(e)) => return Err(fail("credentials", e)),
+        Err(SigningFailure::Credentials(e)) => {
+            return Err(fail(
+                "credentials",
+                format_args!("{e}; --no-sign sends unsigned, for a server that checks nothing"),
+            ))
+        }
         Err(SigningFailure::Usage(e)) => e.exit(),
     };
     if let Some(seed) = &args.seed_signature {

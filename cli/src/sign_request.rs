@@ -6,6 +6,8 @@ use crate::request::{self, HeaderArg, ScopeArgs};
 use crate::serve::{fail, runtime};
 use clap::{Args, ValueEnum};
 use eventstream::sign::{RequestSigner, SignedRequest, SigningTime};
+use eventstream_tokio::EVENT_STREAM_CONTENT_TYPE;
+use http::header::CONTENT_TYPE;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -31,6 +33,12 @@ pub(crate) struct SignRequestArgs {
     /// or an x-amz-date (20150830T123600Z). Default: now.
     #[arg(long, value_name = "TIME", value_parser = request::parse_time)]
     time: Option<SigningTime>,
+
+    /// Do not add `content-type: application/vnd.amazon.eventstream` (which `evs send` always
+    /// sends, signed): sign only the headers given, as for a request that is not an event
+    /// stream. A content-type given with -H is kept either way.
+    #[arg(long)]
+    no_content_type: bool,
 
     /// Sign the path as given, without normalizing it (removing `.` and `..` segments and
     /// duplicate slashes), as S3 requires.
@@ -99,6 +107,10 @@ pub(crate) fn run(args: &SignRequestArgs) -> ExitCode {
         .uri(args.url.clone());
     for header in &args.headers {
         builder = builder.header(&header.name, &header.value);
+    }
+    let has_content_type = args.headers.iter().any(|h| h.name == CONTENT_TYPE);
+    if !args.no_content_type && !has_content_type {
+        builder = builder.header(CONTENT_TYPE, EVENT_STREAM_CONTENT_TYPE);
     }
     let (mut parts, ()) = match builder.body(()) {
         Ok(request) => request.into_parts(),
