@@ -32,7 +32,9 @@
 //!   [`frame::HeaderValue`]), the encoder, the streaming [`frame::FrameDecoder`] and its
 //!   [`frame::Limits`].
 //! - [`sign`]: the SigV4 event signing chain ([`sign::SigV4Signer`]) and its mirror image on the
-//!   receiving side ([`sign::SigV4Verifier`]); time is always an argument.
+//!   receiving side ([`sign::SigV4Verifier`]), and the signed request that opens a stream
+//!   ([`sign::RequestSigner`], whose signature seeds the chain, and [`sign::RequestVerifier`] for
+//!   servers); time is always an argument.
 //! - [`session`]: one event stream as a state machine, client or server, RPC or HTTP-binding
 //!   ([`session::Session`]), and the [`session::Driver`] that adapters run it with.
 //! - [`kinds`]: every stable error kind (each error's `kind()`) and what it means.
@@ -98,7 +100,9 @@
 //! ```
 //!
 //! Without the default `std` feature the crate is `#![no_std]` and needs only `alloc`; the `http`
-//! feature (on by default) adds [`sign::seed_from_authorization`].
+//! feature (on by default) adds [`sign::seed_from_authorization`] and the `http::request::Parts`
+//! forms of request signing and verification ([`sign::RequestSigner::sign`],
+//! [`sign::RequestVerifier::verify`], [`sign::RequestHead::from_parts`]).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]

@@ -248,6 +248,21 @@ fn verifier_round_trip_and_each_rejection() {
         temporary.verify_head(&good, t()).unwrap_err().kind(),
         "invalid_security_token"
     );
+    // A signature that does not cover the host.
+    let unhosted = RequestHead::new("GET", "/").with_header("x-a", "1");
+    let signed_without_host = RequestSigner::new(params()).sign_head(&unhosted, t());
+    assert_eq!(
+        signed_without_host.signed_headers(),
+        "x-a;x-amz-content-sha256;x-amz-date"
+    );
+    assert_eq!(
+        verifier
+            .verify_head(&apply(&unhosted, &signed_without_host), t())
+            .unwrap_err(),
+        RequestVerifyError::MalformedAuthorization {
+            reason: "SignedHeaders names neither host nor :authority"
+        }
+    );
     // A scope date other than x-amz-date's.
     let auth = signed.authorization().replace("/20150830/", "/20150831/");
     assert_eq!(kind(&with_auth(&auth), t()), "scope_mismatch");

@@ -112,7 +112,8 @@ impl Extend<Credentials> for StaticSecrets {
 ///
 /// It canonicalizes exactly the headers that `SignedHeaders` names, whatever they are: `host`
 /// and `:authority` come from the head's authority when it has no such header (HTTP/2); any other
-/// missing one is [`RequestVerifyError::MissingSignedHeader`]. The payload hash is the
+/// missing one is [`RequestVerifyError::MissingSignedHeader`]. One of `host` and `:authority`
+/// must be signed, as AWS requires, so that a signature cannot be replayed to another host. The payload hash is the
 /// `x-amz-content-sha256` value when the request has one (an event stream's
 /// `STREAMING-AWS4-HMAC-SHA256-EVENTS`), else the hash of an empty body (the AWS SDK for Rust).
 /// Checks run in this order: the `Authorization` form, `x-amz-date`, the credential scope (its
@@ -230,6 +231,13 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, RequestVerifyEr
         })
     {
         return Err(malformed("SignedHeaders is not a list of lowercase names"));
+    }
+    // A signature that does not cover the host could be replayed to another one, in the window.
+    if !signed_headers
+        .split(';')
+        .any(|n| n == HOST || n == ":authority")
+    {
+        return Err(malformed("SignedHeaders names neither host nor :authority"));
     }
     let mut sig = [0u8; 32];
     if signature.len() != 64 || hex::decode_to_slice(signature, &mut sig).is_err() {
