@@ -381,3 +381,179 @@ fn http_parts_sign_and_verify() {
     );
     assert_eq!(parts.headers, before);
 }
+
+#[test]
+fn request_targets() {
+    let h = RequestHead::new("GET", "/a/b?x=1&y#frag");
+    assert_eq!((h.path(), h.query()), ("/a/b", "x=1&y"));
+    let h = RequestHead::new("GET", "");
+    assert_eq!((h.path(), h.query()), ("/", ""));
+    let h = RequestHead::new("GET", "?q");
+    assert_eq!((h.path(), h.query()), ("/", "q"));
+    assert_eq!(h.authority(), None);
+    assert_eq!(h.header("x"), None);
+}
+
+#[test]
+fn authorization_forms() {
+    let verifier = RequestVerifier::new(creds(), "us-east-1", "service");
+    let signed = RequestSigner::new(params()).sign_head(&head(), t());
+    let good = apply(&head(), &signed);
+    let sig = signed.signature();
+    let with_auth = |value: &str| {
+        let mut h = good.clone();
+        h.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        h.with_header("Authorization", value)
+    };
+    let scope = "AKIDEXAMPLE/20150830/us-east-1/service/aws4_request";
+    let names = "host;x-amz-content-sha256;x-amz-date";
+    // Spacing around the parameters is free, their order too.
+    for accepted in [
+        alloc::format!("AWS4-HMAC-SHA256 Credential={scope},SignedHeaders={names},Signature={sig}"),
+        alloc::format!(
+            "  AWS4-HMAC-SHA256   Signature={sig},  Credential={scope} , SignedHeaders={names}  "
+        ),
+        alloc::format!(
+            "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}, Signature={}",
+            sig.to_ascii_uppercase()
+        ),
+    ] {
+        assert!(
+            verifier.verify_head(&with_auth(&accepted), t()).is_ok(),
+            "{accepted}"
+        );
+    }
+    for (refused, reason) in [
+        (
+            alloc::format!("AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}"),
+            "no Signature",
+        ),
+        (
+            alloc::format!("AWS4-HMAC-SHA256 Credential={scope}, Signature={sig}"),
+            "no SignedHeaders",
+        ),
+        (
+            alloc::format!("AWS4-HMAC-SHA256 SignedHeaders={names}, Signature={sig}"),
+            "no Credential",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, Credential={scope}, SignedHeaders={names}, Signature={sig}"
+            ),
+            "a parameter appears twice",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}, Signature={sig}, Extra=1"
+            ),
+            "unknown parameter",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}, Signature={sig}, "
+            ),
+            "a parameter is not key=value",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}/x, SignedHeaders={names}, Signature={sig}"
+            ),
+            "Credential is not id/date/region/service/aws4_request",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential=/20150830/us-east-1/service/aws4_request, SignedHeaders={names}, Signature={sig}"
+            ),
+            "Credential is not id/date/region/service/aws4_request",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=Host;x-amz-date, Signature={sig}"
+            ),
+            "SignedHeaders is not a list of lowercase names",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host;;x-amz-date, Signature={sig}"
+            ),
+            "SignedHeaders is not a list of lowercase names",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}, Signature={}",
+                &sig[1..]
+            ),
+            "Signature is not 64 hex digits",
+        ),
+        (
+            alloc::format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}, Signature={}g",
+                &sig[1..]
+            ),
+            "Signature is not 64 hex digits",
+        ),
+    ] {
+        assert_eq!(
+            verifier.verify_head(&with_auth(&refused), t()).unwrap_err(),
+            RequestVerifyError::MalformedAuthorization { reason },
+            "{refused}"
+        );
+    }
+    let not_text = {
+        let mut h = good.clone();
+        h.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        h.with_header("authorization", [0xff, b' '])
+    };
+    assert_eq!(
+        verifier.verify_head(&not_text, t()).unwrap_err().kind(),
+        "malformed_authorization"
+    );
+    assert_eq!(
+        verifier
+            .verify_head(&with_auth("AWS4-HMAC-SHA512 Credential=x"), t())
+            .unwrap_err(),
+        RequestVerifyError::UnsupportedAlgorithm {
+            algorithm: String::from("AWS4-HMAC-SHA512")
+        }
+    );
+}
+
+#[test]
+fn amz_dates() {
+    for (text, secs) in [
+        ("20150830T123600Z", Some(1_440_938_160)),
+        ("19700101T000000Z", Some(0)),
+        ("20240229T235959Z", Some(1_709_251_199)),
+        ("20230229T000000Z", None),
+        ("20150830T123600", None),
+        ("20150830 123600Z", None),
+        ("2015083OT123600Z", None),
+        ("20151330T123600Z", None),
+        ("20150830T246000Z", None),
+        ("+0150830T123600Z", None),
+        ("", None),
+    ] {
+        assert_eq!(
+            verify::parse_amz_date(text.as_bytes()).map(|t| t.unix_seconds()),
+            secs,
+            "{text}"
+        );
+    }
+    // Padding around the value is no part of it, as for any header; a second value is refused.
+    let verifier = RequestVerifier::new(creds(), "us-east-1", "service");
+    let signed = RequestSigner::new(params()).sign_head(&head(), t());
+    let mut padded = apply(&head(), &signed);
+    for (name, value) in &mut padded.headers {
+        if name == "x-amz-date" {
+            value.splice(0..0, *b"  ");
+        }
+    }
+    assert!(verifier.verify_head(&padded, t()).is_ok());
+    let twice = padded.with_header("X-Amz-Date", "20150830T123600Z");
+    assert_eq!(
+        verifier.verify_head(&twice, t()).unwrap_err(),
+        RequestVerifyError::InvalidDate
+    );
+}

@@ -255,7 +255,7 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, RequestVerifyEr
 }
 
 /// Reads a `YYYYMMDDTHHMMSSZ` time.
-fn parse_amz_date(value: &[u8]) -> Option<SigningTime> {
+pub(super) fn parse_amz_date(value: &[u8]) -> Option<SigningTime> {
     let text = core::str::from_utf8(value).ok()?;
     let b = text.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
