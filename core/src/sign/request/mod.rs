@@ -98,7 +98,8 @@ impl PayloadHash {
 /// assert_eq!(head.header("HOST"), Some(&b"transcribestreaming.us-east-1.amazonaws.com:8443"[..]));
 /// assert_eq!(head.headers().count(), 2);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// `Debug` shows values as text (bytes that are not UTF-8 as U+FFFD), and no session token.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
     method: String,
     path: String,
@@ -223,6 +224,33 @@ impl RequestHead {
             }));
         }
         head
+    }
+}
+
+impl fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Headers<'a>(&'a [(String, Vec<u8>)]);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list()
+                    .entries(self.0.iter().map(|(name, value)| {
+                        let shown = if name.eq_ignore_ascii_case(X_AMZ_SECURITY_TOKEN) {
+                            alloc::borrow::Cow::Borrowed("<redacted>")
+                        } else {
+                            String::from_utf8_lossy(value)
+                        };
+                        (name, shown)
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("RequestHead")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("authority", &self.authority)
+            .field("headers", &Headers(&self.headers))
+            .finish()
     }
 }
 

@@ -392,6 +392,16 @@ fn request_targets() {
     assert_eq!((h.path(), h.query()), ("/", "q"));
     assert_eq!(h.authority(), None);
     assert_eq!(h.header("x"), None);
+    let shown = alloc::format!(
+        "{:?}",
+        h.with_header("X-Amz-Security-Token", "secret-token")
+            .with_header("x", "value")
+    );
+    assert!(
+        shown.contains("\"value\"") && shown.contains("<redacted>"),
+        "{shown}"
+    );
+    assert!(!shown.contains("secret-token"), "{shown}");
 }
 
 #[test]
