@@ -174,20 +174,38 @@ enum Command {
     /// The credentials come from the options or the environment, as for `evs sign`.
     #[command(after_long_help = FORMAT_HELP)]
     Verify(verify::VerifyArgs),
-    /// Run the mirror server: HTTP/2 cleartext (prior knowledge) that echoes event streams.
+    /// Run the mirror server: HTTP/2 that echoes event streams, over TLS or cleartext.
     ///
     /// Prints `listening on ADDR` (the real address when the port is 0), then serves
     /// connections and streams concurrently until killed. Each POST with content type
     /// application/vnd.amazon.eventstream is answered 200 at once; then each message is echoed
     /// (an initial-request as the initial-response, events unchanged) and the response ends when
-    /// the request does. With --access-key-id (and the secret, --region and --service) every
-    /// stream's SigV4 chain is verified from the seed in its Authorization header; without, signed
-    /// envelopes are unwrapped unchecked and unsigned frames accepted. A bad frame or signature is
-    /// answered with one `error` message (:error-code = its kind, :error-message = the detail),
-    /// then the response ends. Another content type is answered 415, another method 405 (after
-    /// reading up to 256 KiB of the request body, so that the client sees the status). One line
-    /// per finished stream goes to standard error, through a writer thread: when standard error
-    /// is not read, lines are dropped and counted rather than the server stalled.
+    /// the request does. A bad frame or signature is answered with one `error` message
+    /// (:error-code = its kind, :error-message = the detail), then the response ends. Another
+    /// content type is answered 415, another method 405 (after reading up to 256 KiB of the
+    /// request body, so that the client sees the status). One line per finished stream goes to
+    /// standard error, through a writer thread: when standard error is not read, lines are
+    /// dropped and counted rather than the server stalled.
+    ///
+    /// With --tls-cert and --tls-key (PEM) it speaks TLS with ALPN h2, as AWS streaming
+    /// endpoints do; without, HTTP/2 cleartext with prior knowledge. A client whose TLS
+    /// handshake fails is logged and its connection closed; the others are served on.
+    ///
+    /// With --credentials FILE it verifies every request as an AWS service does: the SigV4
+    /// signature (with the secret of the request's access key id, from FILE), the credential
+    /// scope (--region, default us-east-1; --service, default transcribe) and x-amz-date within
+    /// --max-skew seconds (default 300) of the server's clock. A request that fails is answered
+    /// 403 with a one-line body naming the error's kind (request_expired, unknown_access_key,
+    /// signature_does_not_match, ...) and no stream; then the events' signing chain is verified
+    /// from the request's signature, and each event's :date within --max-skew too. With
+    /// --access-key-id (and the secret) only the events' chains are verified, from the seed in
+    /// each request's Authorization header; with neither, signed envelopes are unwrapped
+    /// unchecked and unsigned frames accepted.
+    ///
+    /// A credentials file that cannot be read or parsed, a certificate or key that is not PEM
+    /// or that do not belong together, each give one line `error: <kind>: <detail>`
+    /// (invalid_credentials_file with the line number, invalid_pem, tls, io) and exit status 1,
+    /// before anything listens.
     ///
     /// Connections that do not complete the HTTP/2 handshake (--handshake-timeout), that have no
     /// open stream for a while (--idle-timeout: GOAWAY, then close) or whose client stops

@@ -1,15 +1,20 @@
-//! `evs serve`: the mirror server over HTTP/2 cleartext (prior knowledge), and the optional
-//! credentials that `evs serve` verifies and `evs send` signs with.
+//! `evs serve`: the mirror server over HTTP/2, cleartext (prior knowledge) or TLS with ALPN
+//! `h2`, verifying SigV4 requests from a credentials file (or only the events' signing chains),
+//! and the helpers the other network commands share (`fail`, `runtime`, `describe`).
 
 use crate::signing::SECRET_ACCESS_KEY_ENV;
 use clap::builder::{NonEmptyStringValueParser, TypedValueParser as _};
 use clap::Args;
-use eventstream::sign::{Credentials, SigningParams};
-use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport};
+use eventstream::sign::{Credentials, RequestVerifier, SigningParams, StaticSecrets};
+use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport, Secrets};
+use eventstream_tokio::tls::rustls::ServerConfig;
+use eventstream_tokio::tls::server_config_from_pem;
 use eventstream_tokio::ServerBuilder;
 use std::fmt;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The arguments of `evs serve`.
@@ -27,9 +32,13 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     buffers: BufferArgs,
 
-    /// Verification of the signing chains.
+    /// TLS.
     #[command(flatten)]
-    credentials: CredentialArgs,
+    tls: TlsArgs,
+
+    /// Verification of the requests and the signing chains.
+    #[command(flatten)]
+    verify: VerifyArgs,
 }
 
 /// The deadlines of `evs serve`'s connections, in seconds (fractions allowed).
@@ -209,20 +218,67 @@ fn parse_positive_secs(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// SigV4 credentials, region and service, all optional: given `--access-key-id`, the others
-/// are required. Flatten it into a subcommand's arguments.
+/// How `evs serve` checks what clients send: the requests themselves (`--credentials`), or
+/// only the signing chains of their events (`--access-key-id`); with neither, nothing.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Signing options")]
-pub(crate) struct CredentialArgs {
-    /// The access key id. Given it, streams are signed (`evs send`) or verified (`evs serve`)
-    /// with SigV4; without it, nothing is signed and envelopes are unwrapped unchecked. Unlike
+#[command(next_help_heading = "Verification options")]
+pub(crate) struct VerifyArgs {
+    /// Verify every request's SigV4 signature before its stream is accepted, as an AWS service
+    /// does, with the access key ids and secret access keys in FILE: one
+    /// `ACCESS_KEY_ID SECRET_ACCESS_KEY [SESSION_TOKEN]` per line, separated by spaces or tabs;
+    /// blank lines and lines starting with `#` are skipped. A line with a session token holds
+    /// temporary credentials, whose requests must carry that token (x-amz-security-token).
+    ///
+    /// A request with a bad signature, another region or service in its credential scope, an
+    /// unknown access key, or an x-amz-date further than --max-skew from the server's clock is
+    /// refused with 403 Forbidden and a one-line body naming the error's kind (e.g.
+    /// `request_expired: ...`), before any event is echoed. The events are then verified from
+    /// the request's signature, each :date within --max-skew of the server's clock too, so that
+    /// a captured stream cannot be replayed later.
+    #[arg(long, value_name = "FILE", conflicts_with = "access_key_id")]
+    credentials: Option<PathBuf>,
+
+    /// With --credentials: how far, in seconds, a request's x-amz-date and each event's :date
+    /// may be from the server's clock, either way. 300 (5 minutes) is what AWS services allow.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = RequestVerifier::<Secrets>::DEFAULT_MAX_SKEW_SECONDS,
+        value_parser = clap::value_parser!(u64).range(..=MAX_SKEW_LIMIT),
+        requires = "credentials"
+    )]
+    max_skew: u64,
+
+    /// The region that requests and events must be signed for (their credential scope).
+    #[arg(
+        long,
+        value_name = "REGION",
+        default_value = DEFAULT_REGION,
+        value_parser = NonEmptyStringValueParser::new()
+    )]
+    region: String,
+
+    /// The signing name of the service that requests and events must be signed for. The
+    /// default is Amazon Transcribe streaming's, so that its clients (and the AWS SDKs) can be
+    /// pointed at `evs serve` as they are.
+    #[arg(
+        long,
+        value_name = "SERVICE",
+        default_value = DEFAULT_SERVICE,
+        value_parser = NonEmptyStringValueParser::new()
+    )]
+    service: String,
+
+    /// Verify only the events' signing chains, with this one access key id (and
+    /// --secret-access-key), from the seed in each request's Authorization header: the request
+    /// itself and the events' dates are not checked (use --credentials for that). Unlike
     /// `evs sign`, it is not read from the environment, so that credentials set there do not
-    /// change what these commands do.
+    /// change what the server does.
     #[arg(
         long,
         value_name = "ID",
         value_parser = NonEmptyStringValueParser::new(),
-        requires_all = ["secret_access_key", "region", "service"]
+        requires = "secret_access_key"
     )]
     access_key_id: Option<String>,
 
@@ -237,42 +293,164 @@ pub(crate) struct CredentialArgs {
         value_parser = NonEmptyStringValueParser::new().map(Secret)
     )]
     secret_access_key: Option<Secret>,
-
-    /// The region of the signing scope, e.g. us-east-1 (with --access-key-id).
-    #[arg(
-        long,
-        value_name = "REGION",
-        value_parser = NonEmptyStringValueParser::new(),
-        requires = "access_key_id"
-    )]
-    region: Option<String>,
-
-    /// The signing name of the service, e.g. transcribe (with --access-key-id).
-    #[arg(
-        long,
-        value_name = "SERVICE",
-        value_parser = NonEmptyStringValueParser::new(),
-        requires = "access_key_id"
-    )]
-    service: Option<String>,
 }
 
-impl CredentialArgs {
-    /// The signing parameters, when `--access-key-id` was given.
-    pub(crate) fn params(&self) -> Option<SigningParams> {
-        match (
-            &self.access_key_id,
-            &self.secret_access_key,
-            &self.region,
-            &self.service,
-        ) {
-            (Some(id), Some(secret), Some(region), Some(service)) => Some(SigningParams::new(
-                Credentials::new(id.as_str(), secret.0.as_str()),
-                region.as_str(),
-                service.as_str(),
-            )),
-            _ => None,
+/// The default `--region`: the region AWS tools fall back to.
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+/// The default `--service`: the signing name of Amazon Transcribe streaming.
+pub(crate) const DEFAULT_SERVICE: &str = "transcribe";
+/// The largest `--max-skew`: a year, far past any clock error and still far from overflow.
+const MAX_SKEW_LIMIT: u64 = 365 * 86_400;
+
+/// What `evs serve` verifies.
+#[derive(Debug)]
+enum Verification {
+    /// Nothing: envelopes unwrapped unchecked, unsigned frames accepted.
+    Nothing,
+    /// The events' chains, from the seed in the request's Authorization.
+    Chains(SigningParams),
+    /// Each request, then its events' chain and dates.
+    Requests {
+        verifier: RequestVerifier<Secrets>,
+        /// How many access keys the credentials file holds.
+        users: usize,
+    },
+}
+
+impl VerifyArgs {
+    /// What to verify, the credentials file read and parsed.
+    ///
+    /// # Errors
+    ///
+    /// The kind and detail of `evs serve`'s error line: `io` when the file cannot be read,
+    /// `invalid_credentials_file` when it is not a credentials file.
+    fn verification(&self) -> Result<Verification, (&'static str, String)> {
+        if let Some(path) = &self.credentials {
+            let bytes = std::fs::read(path)
+                .map_err(|e| ("io", format!("cannot read {}: {e}", path.display())))?;
+            let users = parse_credentials(&bytes).map_err(|detail| {
+                (
+                    "invalid_credentials_file",
+                    format!("{}: {detail}", path.display()),
+                )
+            })?;
+            let count = users.len();
+            let store: Secrets = Arc::new(users);
+            let verifier = RequestVerifier::new(store, self.region.as_str(), self.service.as_str())
+                .with_max_skew(self.max_skew);
+            return Ok(Verification::Requests {
+                verifier,
+                users: count,
+            });
         }
+        Ok(match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) => Verification::Chains(SigningParams::new(
+                Credentials::new(id.as_str(), secret.0.as_str()),
+                self.region.as_str(),
+                self.service.as_str(),
+            )),
+            _ => Verification::Nothing,
+        })
+    }
+}
+
+/// Parses a credentials file: `ACCESS_KEY_ID SECRET_ACCESS_KEY [SESSION_TOKEN]` per line,
+/// separated by spaces or tabs; blank lines and lines whose first non-blank character is `#`
+/// are skipped; a line may end in CRLF.
+///
+/// # Errors
+///
+/// What is wrong and on which line (from 1), never a secret: a line with one field or more than
+/// three, an access key id that appears twice, a line that is not UTF-8, or no credentials at
+/// all.
+fn parse_credentials(bytes: &[u8]) -> Result<StaticSecrets, String> {
+    let mut users = StaticSecrets::new();
+    // Where each access key id was first seen.
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let number = index + 1;
+        let line = std::str::from_utf8(line)
+            .map_err(|_| format!("line {number}: not UTF-8 text"))?
+            .trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        let credentials = match fields[..] {
+            [id, secret] => Credentials::new(id, secret),
+            [id, secret, token] => Credentials::new(id, secret).with_session_token(token),
+            _ => {
+                let n = fields.len();
+                return Err(format!(
+                    "line {number}: {n} field{}, expected ACCESS_KEY_ID SECRET_ACCESS_KEY \
+                     [SESSION_TOKEN] separated by spaces",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+        };
+        let id = credentials.access_key_id().to_owned();
+        if let Some((_, first)) = seen.iter().find(|(known, _)| *known == id) {
+            return Err(format!(
+                "line {number}: the access key id {id} is on line {first} already"
+            ));
+        }
+        seen.push((id, number));
+        users.insert(credentials);
+    }
+    if users.is_empty() {
+        return Err(
+            "no credentials in it (one ACCESS_KEY_ID SECRET_ACCESS_KEY per line): every request \
+             would be refused"
+                .into(),
+        );
+    }
+    Ok(users)
+}
+
+/// `evs serve`'s TLS: a certificate chain and its key, in PEM.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS options")]
+pub(crate) struct TlsArgs {
+    /// Serve HTTPS: TLS 1.2 and 1.3 with ALPN h2 (HTTP/2 only; a client offering only
+    /// http/1.1 is refused during the handshake), presenting the certificate chain in FILE
+    /// (PEM: the server's certificate first, then any intermediates). With --tls-key. Without
+    /// both, HTTP/2 cleartext (prior knowledge).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert, in PEM (PKCS#8 `PRIVATE KEY`, `RSA PRIVATE KEY` or
+    /// `EC PRIVATE KEY`).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The TLS configuration, when --tls-cert and --tls-key were given.
+    ///
+    /// # Errors
+    ///
+    /// The kind and detail of `evs serve`'s error line: `io` when a file cannot be read,
+    /// `invalid_pem` when it holds no certificate or key, `tls` when rustls refuses the pair.
+    fn config(&self) -> Result<Option<Arc<ServerConfig>>, (&'static str, String)> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|e| ("io", format!("cannot read {}: {e}", path.display())))
+        };
+        let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+        server_config_from_pem(&cert_pem, &key_pem)
+            .map(Some)
+            .map_err(|e| {
+                (
+                    e.kind(),
+                    format!(
+                        "{e} (--tls-cert {}, --tls-key {})",
+                        cert.display(),
+                        key.display()
+                    ),
+                )
+            })
     }
 }
 
@@ -316,6 +494,16 @@ pub(crate) fn describe(report: &MirrorReport) -> String {
         MirrorOutcome::Rejected(status) => {
             format!("stream {}: refused, {status}", report.stream_id)
         }
+        MirrorOutcome::Unverified(e @ eventstream_tokio::Error::RequestVerify(cause)) => format!(
+            "stream {}: refused, 403 Forbidden: {}: {cause}",
+            report.stream_id,
+            e.kind()
+        ),
+        MirrorOutcome::Unverified(e) => format!(
+            "stream {}: refused, 500 Internal Server Error: {}: {e}",
+            report.stream_id,
+            e.kind()
+        ),
         MirrorOutcome::Failed(eventstream_tokio::Error::Reset { reason }) => format!(
             "stream {}: {} messages echoed, then reset by the client ({reason:?}: {reason})",
             report.stream_id, report.echoed
@@ -339,6 +527,15 @@ pub(crate) fn describe(report: &MirrorReport) -> String {
 /// Its log (a line per finished stream, accept failures, dead peers) goes to standard error
 /// through [`Log`](crate::log::Log), which never blocks the server.
 pub(crate) fn run(args: &ServeArgs) -> ExitCode {
+    // The files first: a bad one is one error line, before anything listens.
+    let tls = match args.tls.config() {
+        Ok(tls) => tls,
+        Err((kind, detail)) => return fail(kind, detail),
+    };
+    let verification = match args.verify.verification() {
+        Ok(verification) => verification,
+        Err((kind, detail)) => return fail(kind, detail),
+    };
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail("io", e),
@@ -356,8 +553,39 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         let mut mirror = Mirror::new()
             .with_server(args.buffers.apply(args.timeouts.server()))
             .on_stream_end(|report| tracing::info!(target: "evs", "{}", describe(report)));
-        if let Some(params) = args.credentials.params() {
-            mirror = mirror.with_signing(params);
+        let transport = if tls.is_some() {
+            "HTTP/2 over TLS (ALPN h2)"
+        } else {
+            "HTTP/2 cleartext"
+        };
+        let plain = tls.is_none();
+        if let Some(tls) = tls {
+            mirror = mirror.with_tls(tls);
+        }
+        let scope = format!("{}/{}", args.verify.region, args.verify.service);
+        match verification {
+            // The default says nothing: the first lines are the streams'.
+            Verification::Nothing if plain => {}
+            Verification::Nothing => {
+                tracing::info!(target: "evs", "serving {transport}; verifying nothing");
+            }
+            Verification::Chains(params) => {
+                tracing::info!(
+                    target: "evs",
+                    "serving {transport}; verifying the events' signing chains for {scope}, not the requests"
+                );
+                mirror = mirror.with_signing(params);
+            }
+            Verification::Requests { verifier, users } => {
+                tracing::info!(
+                    target: "evs",
+                    "serving {transport}; verifying requests and events of {users} access key{} \
+                     for {scope}, clock skew up to {} s",
+                    if users == 1 { "" } else { "s" },
+                    verifier.max_skew()
+                );
+                mirror = mirror.with_request_verifier(verifier);
+            }
         }
         {
             // When nobody reads our output, serve anyway.
@@ -371,6 +599,114 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail("io", e),
+    }
+}
+
+#[cfg(test)]
+mod verify_tests {
+    use super::*;
+    use clap::Parser;
+    use eventstream::sign::SecretStore as _;
+
+    /// The verification and TLS flags alone.
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        tls: TlsArgs,
+        #[command(flatten)]
+        verify: VerifyArgs,
+    }
+
+    #[test]
+    fn a_credentials_file_has_pairs_comments_and_session_tokens() {
+        let file = b"# users of the test server\n\
+                     AKIDALICE  alice/secret+1\r\n\
+                     \n\
+                     \t# indented comment\n\
+                     AKIDBOB\tbob-secret\tbob-session-token\n\
+                     AKIDCAROL carol-secret";
+        let users = parse_credentials(file).expect("parses");
+        assert_eq!(users.len(), 3);
+        let alice = users.credentials("AKIDALICE").expect("alice");
+        assert_eq!(alice.secret_access_key(), "alice/secret+1");
+        assert_eq!(alice.session_token(), None);
+        let bob = users.credentials("AKIDBOB").expect("bob");
+        assert_eq!(bob.session_token(), Some("bob-session-token"));
+        assert!(users.credentials("AKIDCAROL").is_some());
+        assert!(users.credentials("AKIDDAVE").is_none());
+    }
+
+    /// Each error names its line and never shows a secret.
+    #[test]
+    fn credentials_file_errors_name_the_line() {
+        for (file, wanted) in [
+            (&b"AKIDALICE secret\nAKIDBOB\n"[..], "line 2: 1 field,"),
+            (b"# c\nAKIDALICE secret token extra\n", "line 2: 4 fields"),
+            (
+                b"AKIDALICE s1\n\nAKIDALICE s2\n",
+                "line 3: the access key id AKIDALICE is on line 1 already",
+            ),
+            (b"AKIDALICE s1\nAKID\xff s2\n", "line 2: not UTF-8"),
+            (b"", "no credentials"),
+            (b"# only comments\n\n", "no credentials"),
+        ] {
+            let err = parse_credentials(file).expect_err("refused");
+            assert!(err.starts_with(wanted), "{err:?}, expected {wanted:?}");
+            for secret in ["secret", "s1", "s2", "token"] {
+                assert!(!err.contains(secret), "{err:?} shows a secret");
+            }
+        }
+    }
+
+    #[test]
+    fn verification_flags_and_their_defaults() {
+        let f = Flags::try_parse_from(["serve"]).expect("parses");
+        assert_eq!(f.verify.region, DEFAULT_REGION);
+        assert_eq!(f.verify.service, DEFAULT_SERVICE);
+        assert_eq!(f.verify.max_skew, 300);
+        assert!(matches!(f.verify.verification(), Ok(Verification::Nothing)));
+        assert!(matches!(f.tls.config(), Ok(None)));
+        let f = Flags::try_parse_from([
+            "serve",
+            "--credentials",
+            "users.txt",
+            "--max-skew",
+            "60",
+            "--region",
+            "eu-west-1",
+            "--service",
+            "demo",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ])
+        .expect("parses");
+        assert_eq!(f.verify.max_skew, 60);
+        assert_eq!(f.verify.credentials, Some(PathBuf::from("users.txt")));
+        // Usage errors: half of TLS, a skew without credentials, both kinds of verification,
+        // a skew that is not a number of seconds.
+        for bad in [
+            &["--tls-cert", "c.pem"][..],
+            &["--tls-key", "k.pem"],
+            &["--max-skew", "60"],
+            &[
+                "--credentials",
+                "u.txt",
+                "--access-key-id",
+                "AKID",
+                "--secret-access-key",
+                "s",
+            ],
+            &["--credentials", "u.txt", "--max-skew", "-1"],
+            &["--credentials", "u.txt", "--max-skew", "1.5"],
+            &["--credentials", "u.txt", "--max-skew", "99999999999"],
+            &["--region", ""],
+        ] {
+            let mut argv = vec!["serve"];
+            argv.extend_from_slice(bad);
+            assert!(Flags::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 }
 

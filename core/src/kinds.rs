@@ -22,7 +22,7 @@
 //! | [`SendError`](crate::session::SendError) | `finished`, `stream_over`, `aborted`, `not_allowed`, `initial_message_not_first`, `wrong_kind`, or its failure's or sign error's kind |
 //! | the blocking and futures-io adapters' `Error` | `io`, `timed_out`, `clock_out_of_range`, `internal`, or the wrapped core error's kind |
 //! | the tokio adapter's `Error` | `reset`, `go_away`, `connection_lost`, `h2`, `status`, `config`, `internal`, `timed_out`, `connect`, `clock_out_of_range`, `body`, `tls`, `invalid_pem`, `alpn_not_h2`, `credentials`, or the session failure's or refused command's kind |
-//! | `evs` | the kinds above, and `io` (reading the input or writing the output failed) and `time_out_of_range` (`evs sign`: a `--time` outside the years 0 to 9999) |
+//! | `evs` | the kinds above, and `io` (reading the input or writing the output failed), `time_out_of_range` (`evs sign`: a `--time` outside the years 0 to 9999) and `invalid_credentials_file` (`evs serve --credentials`: a file that is not a credentials file) |
 //!
 //! ```
 //! use eventstream::frame::FrameDecoder;
@@ -288,6 +288,10 @@ pub const KINDS: &[(&str, &str)] = &[
     (
         "time_out_of_range",
         "`evs sign`: a time given on the command line is outside the years 0 to 9999",
+    ),
+    (
+        "invalid_credentials_file",
+        "`evs serve`: the credentials file cannot be parsed (a line without an access key id and a secret, an access key id twice, no credentials at all); the detail names the line",
     ),
 ];
 

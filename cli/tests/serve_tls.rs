@@ -1,0 +1,494 @@
+//! `evs serve --tls-cert --tls-key [--credentials]`, run as a real process with a CA made at test
+//! time: curl (a client that is not ours) posts frames over TLS with ALPN h2 and gets the echo,
+//! or a 403 naming the error's kind when the server verifies requests; `evs send` signs and
+//! `evs serve` verifies over TLS; and every bad file (credentials, certificate, key) is one
+//! error line before anything listens.
+
+use bytes::BytesMut;
+use eventstream::frame::{FrameDecoder, Message};
+use eventstream::session::EventBuilder;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a process may take before the test counts as hung (a hang detector only).
+const HANG: Duration = Duration::from_secs(20);
+
+/// The test user's access key id and secret, in the server's credentials file.
+const ACCESS_KEY_ID: &str = "AKIDSERVETLS";
+const SECRET: &str = "c2VydmUgdGxzIHRlc3Qgc2VjcmV0";
+
+/// A scratch folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path =
+            std::env::temp_dir().join(format!("evs-serve-tls-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("a scratch folder");
+        TempDir(path)
+    }
+
+    /// Writes `contents` to `name` in the folder and returns its path.
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("written");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A CA and the server certificate it issued for `localhost` and `127.0.0.1`, written as PEM
+/// files: `ca.pem`, `server.pem`, `server.key`.
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn pki(dir: &TempDir) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "evs serve test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("a CA key"))
+        .expect("a CA");
+    let key = KeyPair::generate().expect("a server key");
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    let cert = params.signed_by(&key, &ca).expect("a server certificate");
+    Pki {
+        ca: dir.write("ca.pem", ca.pem()),
+        cert: dir.write("server.pem", cert.pem()),
+        key: dir.write("server.key", key.serialize_pem()),
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// `evs` with `args`, in an environment without AWS credentials or configuration.
+fn evs(dir: &TempDir, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evs"));
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("HOME", &dir.0)
+        .env("AWS_CONFIG_FILE", dir.0.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.0.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// Runs `cmd` with `stdin` as its input, within [`HANG`].
+fn run(mut cmd: Command, stdin: &[u8]) -> Output {
+    let mut child = cmd.spawn().expect("starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(HANG)
+        .expect("the process hung")
+        .expect("the process ran")
+}
+
+/// A running `evs serve`, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `evs serve --listen 127.0.0.1:0` over TLS with `pki`, with these extra
+    /// arguments, and reads the address it prints.
+    fn start(dir: &TempDir, pki: &Pki, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            path_str(&pki.cert),
+            "--tls-key",
+            path_str(&pki.key),
+        ];
+        args.extend_from_slice(extra);
+        let mut child = evs(dir, &args).spawn().expect("evs serve starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(HANG).expect("evs serve prints its address");
+        let port = line
+            .trim()
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server {
+            child,
+            port,
+            stderr: lines,
+        }
+    }
+
+    /// Waits for a line of the server's log that contains `wanted`.
+    fn log_line(&self, wanted: &str) -> String {
+        let deadline = std::time::Instant::now() + HANG;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(wanted) => return line,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no line with {wanted:?} ({e}); the server wrote {seen:#?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether curl is installed and speaks HTTP/2 and TLS.
+fn curl_has_http2_and_tls() -> bool {
+    match Command::new("curl").arg("--version").output() {
+        Ok(out) => {
+            let version = String::from_utf8_lossy(&out.stdout);
+            let features = version
+                .lines()
+                .find(|l| l.starts_with("Features:"))
+                .unwrap_or_default();
+            let has = |f: &str| features.split_whitespace().any(|x| x == f);
+            has("HTTP2") && has("SSL")
+        }
+        Err(_) => false,
+    }
+}
+
+/// The frames curl posts: two events, one with a payload.
+fn frames() -> Vec<u8> {
+    let mut out = BytesMut::new();
+    for (kind, payload) in [("Hello", &b""[..]), ("Data", &b"over TLS"[..])] {
+        EventBuilder::new(kind)
+            .payload(payload)
+            .build()
+            .encode(&mut out)
+            .expect("encodes");
+    }
+    out.to_vec()
+}
+
+fn decode(wire: &[u8]) -> Vec<Message> {
+    let mut decoder = FrameDecoder::new();
+    decoder.handle_input(wire);
+    let mut messages = Vec::new();
+    while let Some(m) = decoder.poll_message().expect("valid frames") {
+        messages.push(m);
+    }
+    decoder.handle_end_of_input().expect("whole frames");
+    messages
+}
+
+/// curl posting the file `body` to `evs serve` over TLS, trusting the test CA: the response
+/// body to `out`, the HTTP version and status on standard output.
+fn curl(pki: &Pki, port: u16, body: &Path, out: &Path) -> Command {
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--http2", "--max-time", "15"])
+        .arg("--cacert")
+        .arg(&pki.ca)
+        .args([
+            "-H",
+            "content-type: application/vnd.amazon.eventstream",
+            "-w",
+            "%{http_version} %{response_code}",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg("-o")
+        .arg(out)
+        .arg(format!("https://localhost:{port}/mirror"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    curl
+}
+
+/// `curl --http2 --cacert` over TLS (ALPN h2) to `evs serve --tls-cert --tls-key`: the frames
+/// come back unchanged.
+#[test]
+fn evs_serve_over_tls_echoes_a_curl_post() {
+    if !curl_has_http2_and_tls() {
+        eprintln!(
+            "SKIPPED evs_serve_over_tls_echoes_a_curl_post: curl is missing or lacks HTTP/2 or TLS"
+        );
+        return;
+    }
+    let dir = TempDir::new("curl-echo");
+    let pki = pki(&dir);
+    let server = Server::start(&dir, &pki, &[]);
+    server.log_line("serving HTTP/2 over TLS (ALPN h2); verifying nothing");
+    let body = dir.write("frames.bin", frames());
+    let echo = dir.0.join("echo.bin");
+    let out = run(curl(&pki, server.port, &body, &echo), b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "2 200", "HTTP/2 (ALPN h2) and 200");
+    let echoed = std::fs::read(&echo).expect("the response body");
+    assert_eq!(decode(&echoed), decode(&frames()));
+    server.log_line("stream 1: 2 messages echoed, ended cleanly");
+}
+
+/// With --credentials, curl's unsigned request gets 403 and a body naming the kind, and
+/// nothing is echoed; the server logs the refusal.
+#[test]
+fn evs_serve_with_credentials_refuses_an_unsigned_curl_post() {
+    if !curl_has_http2_and_tls() {
+        eprintln!("SKIPPED evs_serve_with_credentials_refuses_an_unsigned_curl_post: curl is missing or lacks HTTP/2 or TLS");
+        return;
+    }
+    let dir = TempDir::new("curl-403");
+    let pki = pki(&dir);
+    let users = dir.write("users.txt", format!("{ACCESS_KEY_ID} {SECRET}\n"));
+    let server = Server::start(&dir, &pki, &["--credentials", path_str(&users)]);
+    server.log_line("verifying requests and events of 1 access key for us-east-1/transcribe, clock skew up to 300 s");
+    let body = dir.write("frames.bin", frames());
+    let answer = dir.0.join("answer.txt");
+    let out = run(curl(&pki, server.port, &body, &answer), b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "2 403");
+    let answer = std::fs::read_to_string(&answer).expect("the response body");
+    assert!(
+        answer.starts_with("missing_authorization: "),
+        "the body names the kind: {answer:?}"
+    );
+    server.log_line("stream 1: refused, 403 Forbidden: missing_authorization: ");
+}
+
+/// The event lines `evs send` sends.
+const EVENT_LINES: &str = concat!(
+    r#"{"headers":[{"name":":message-type","type":"string","value":"event"},{"name":":event-type","type":"string","value":"AudioEvent"}],"payload":"AAEC"}"#,
+    "\n",
+    r#"{"headers":[{"name":":message-type","type":"string","value":"event"},{"name":":event-type","type":"string","value":"AudioEvent"}],"payload":"AwQF"}"#,
+    "\n",
+);
+
+/// `evs send` signs the request and the events with credentials from the environment; `evs
+/// serve --credentials` verifies both over TLS, at its default region and service. An access
+/// key the file does not hold, and a wrong secret, are refused with their kinds.
+#[test]
+fn evs_send_signs_and_evs_serve_verifies_over_tls() {
+    let dir = TempDir::new("send");
+    let pki = pki(&dir);
+    let users = dir.write(
+        "users.txt",
+        format!("# the test users\n{ACCESS_KEY_ID}\t{SECRET}\nAKIDSOMEONEELSE other-secret\n"),
+    );
+    let server = Server::start(&dir, &pki, &["--credentials", path_str(&users)]);
+    let url = format!("https://localhost:{}/mirror", server.port);
+    let send = |key: &str, secret: &str| {
+        let mut cmd = evs(
+            &dir,
+            &[
+                "send",
+                &url,
+                "--ca-cert",
+                path_str(&pki.ca),
+                "--region",
+                "us-east-1",
+                "--service",
+                "transcribe",
+            ],
+        );
+        cmd.env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+        run(cmd, EVENT_LINES.as_bytes())
+    };
+
+    let out = send(ACCESS_KEY_ID, SECRET);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "evs send failed: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EVENT_LINES);
+    server.log_line("stream 1: 2 messages echoed, ended cleanly, signing chain verified");
+
+    for (key, secret, kind) in [
+        ("AKIDNOBODY", SECRET, "unknown_access_key"),
+        (ACCESS_KEY_ID, "not-the-secret", "signature_does_not_match"),
+    ] {
+        let out = send(key, secret);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with(&format!("error: {kind}: ")), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(out.stdout.is_empty(), "nothing echoed");
+        server.log_line(&format!("refused, 403 Forbidden: {kind}: "));
+    }
+}
+
+/// Each bad file is one line `error: <kind>: <detail>` and exit status 1, before anything
+/// listens; no secret is ever printed.
+#[test]
+fn bad_files_give_one_error_line() {
+    let dir = TempDir::new("bad-files");
+    let pki = pki(&dir);
+    let other = TempDir::new("bad-files-other");
+    let other_pki = self::pki(&other);
+    let good_users = dir.write("users.txt", format!("{ACCESS_KEY_ID} {SECRET}\n"));
+    let short_line = dir.write(
+        "short.txt",
+        format!("{ACCESS_KEY_ID} {SECRET}\nAKIDALONE\n"),
+    );
+    let twice = dir.write(
+        "twice.txt",
+        format!("{ACCESS_KEY_ID} {SECRET}\n# again\n{ACCESS_KEY_ID} {SECRET}2\n"),
+    );
+    let empty = dir.write("empty.txt", "# nobody\n");
+    let not_pem = dir.write("not.pem", "this is not PEM\n");
+    let missing = dir.0.join("missing.txt");
+    let cert = path_str(&pki.cert);
+    let key = path_str(&pki.key);
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["--credentials", path_str(&short_line)],
+            "invalid_credentials_file",
+            "short.txt: line 2: 1 field, expected ACCESS_KEY_ID SECRET_ACCESS_KEY",
+        ),
+        (
+            vec!["--credentials", path_str(&twice)],
+            "invalid_credentials_file",
+            "twice.txt: line 3: the access key id AKIDSERVETLS is on line 1 already",
+        ),
+        (
+            vec!["--credentials", path_str(&empty)],
+            "invalid_credentials_file",
+            "empty.txt: no credentials in it",
+        ),
+        (
+            vec!["--credentials", path_str(&missing)],
+            "io",
+            "cannot read",
+        ),
+        (
+            vec!["--tls-cert", path_str(&not_pem), "--tls-key", key],
+            "invalid_pem",
+            "no CERTIFICATE block",
+        ),
+        (
+            vec!["--tls-cert", cert, "--tls-key", path_str(&not_pem)],
+            "invalid_pem",
+            "no PRIVATE KEY",
+        ),
+        (
+            vec!["--tls-cert", cert, "--tls-key", path_str(&other_pki.key)],
+            "tls",
+            "--tls-cert",
+        ),
+        (
+            vec!["--tls-cert", path_str(&missing), "--tls-key", key],
+            "io",
+            "cannot read",
+        ),
+        (
+            // A bad certificate is found before a good credentials file is used.
+            vec![
+                "--tls-cert",
+                key,
+                "--tls-key",
+                key,
+                "--credentials",
+                path_str(&good_users),
+            ],
+            "invalid_pem",
+            "no CERTIFICATE block",
+        ),
+    ];
+    for (args, kind, detail) in cases {
+        let mut argv = vec!["serve", "--listen", "127.0.0.1:0"];
+        argv.extend(&args);
+        let out = run(evs(&dir, &argv), b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing listens");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {kind}: ")),
+            "{args:?}: kind {kind}: {stderr}"
+        );
+        assert!(stderr.contains(detail), "{args:?}: {detail:?} in {stderr}");
+        assert!(!stderr.contains(SECRET), "{args:?}: a secret was printed");
+    }
+
+    // Usage errors (status 2): half of TLS, a skew without credentials, both kinds of
+    // verification.
+    for args in [
+        &["--tls-cert", cert][..],
+        &["--tls-key", key],
+        &["--max-skew", "60"],
+        &[
+            "--credentials",
+            path_str(&good_users),
+            "--access-key-id",
+            ACCESS_KEY_ID,
+            "--secret-access-key",
+            SECRET,
+        ],
+    ] {
+        let mut argv = vec!["serve", "--listen", "127.0.0.1:0"];
+        argv.extend(args);
+        let out = run(evs(&dir, &argv), b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing listens");
+    }
+}
