@@ -5,13 +5,17 @@
 //!   counts of the benchmarks;
 //! - [`SplitMix64`]: a small seeded pseudo-random generator, the same sequence on every
 //!   platform, for simulations and randomized splits;
-//! - [`hex`]: lowercase hex out, either case in.
+//! - [`hex`]: lowercase hex out, either case in;
+//! - `sdk_h2c` (feature `sdk-h2c`): a cleartext HTTP/2 client for the AWS SDK for Rust, to point
+//!   the SDK at the mirror on a loopback port (the end-to-end benchmark).
 //!
-//! A dev-only crate: never published, no dependencies, so that any crate of the workspace
-//! (the core included) can take it as a dev-dependency without a cycle.
+//! A dev-only crate: never published, no dependencies without a feature, so that any crate of
+//! the workspace (the core included) can take it as a dev-dependency without a cycle.
 
 pub mod alloc;
 pub mod hex;
 mod rng;
+#[cfg(feature = "sdk-h2c")]
+pub mod sdk_h2c;
 
 pub use rng::SplitMix64;
