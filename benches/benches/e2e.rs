@@ -724,6 +724,8 @@ impl Bench {
                             .spawn(unhung(run_ours(addr, events, signed, pace))),
                     )
                     .expect("the run does not panic");
+                // The mirror reports when it has ended the stream: its work is in the window.
+                check_report(&self.servers.reports, variant, n);
                 let after = CpuSnapshot::take(self.source);
                 check_ours(variant.label(), &run.echoes, payloads);
                 let latencies = round_trips(&run.sent_at, &run.echoed_at);
@@ -736,13 +738,14 @@ impl Bench {
                     .client
                     .block_on(self.client.spawn(unhung(run_sdk(addr, events, pace))))
                     .expect("the run does not panic");
+                // The mirror reports when it has ended the stream: its work is in the window.
+                check_report(&self.servers.reports, variant, n);
                 let after = CpuSnapshot::take(self.source);
                 check_sdk(&run, payloads);
                 let latencies = round_trips(&run.sent_at, &run.echoed_at);
                 (run.elapsed, before, after, latencies)
             }
         };
-        check_report(&self.servers.reports, variant, n);
         let (client_cpu, server_cpu) = after.per_event_since(&before, n);
         let sample = Sample {
             rate: n as f64 / elapsed.as_secs_f64(),
@@ -836,6 +839,11 @@ fn main() {
         "client: its own tokio runtime, {} worker threads named {CLIENT_THREADS}; the SDK through \
          testkit's sdk_h2c connector (hyper-util, HTTP/2 prior knowledge, TCP_NODELAY)",
         config.client_threads
+    );
+    println!(
+        "signing: ours signs the event chain (SigV4Signer) from a fixed seed in its request's \
+         Authorization header, its request head unsigned; the SDK signs its request head (once per \
+         stream) and its event chain"
     );
     println!(
         "CPU: per run, the CPU time of each runtime's threads from {}, divided by the events; the \
