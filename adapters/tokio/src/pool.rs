@@ -135,6 +135,8 @@ struct Connection {
     settled: bool,
     /// `GOAWAY` received or the connection failed: no new streams.
     refused: bool,
+    /// The client is gone: the connection closes once its streams end.
+    retired: bool,
     /// Since when no stream is open.
     idle_since: Option<Instant>,
 }
@@ -299,6 +301,7 @@ impl Pool {
                 open: 1,
                 settled: false,
                 refused: false,
+                retired: false,
                 idle_since: None,
             });
             drop(state);
@@ -364,14 +367,17 @@ impl Drop for Pool {
     /// The client is gone: idle connections close now, the others once their streams end.
     fn drop(&mut self) {
         for host in lock(&self.hosts).values() {
-            lock(&host.state).connections.clear();
+            for c in &mut lock(&host.state).connections {
+                c.retired = true;
+            }
             host.changed.notify_waiters();
         }
     }
 }
 
 /// Drives one pooled connection until it closes: h2's connection future, the `PING` that tells
-/// when the server's SETTINGS were applied, `GOAWAY`, and the idle timeout.
+/// when the server's SETTINGS were applied, `GOAWAY`, and closing it once it is of no more use
+/// (see [`until_closable`]).
 async fn drive(host: Arc<Host>, id: u64, mut connection: h2::client::Connection<Io, Bytes>) {
     let mut ping = connection.ping_pong();
     if let Some(p) = ping.as_mut() {
@@ -383,32 +389,37 @@ async fn drive(host: Arc<Host>, id: u64, mut connection: h2::client::Connection<
         // No way to tell when the limit is known: trust what h2 has.
         settle(&host, id);
     }
-    let mut idle = pin!(idle_close(&host, id));
-    let mut idle_done = false;
+    let mut closable = pin!(until_closable(&host, id));
     let result = poll_fn(|cx| {
-        let result = Pin::new(&mut connection).poll(cx);
+        if let Poll::Ready(result) = Pin::new(&mut connection).poll(cx) {
+            return Poll::Ready(Some(result));
+        }
         if let Some(p) = ping.as_mut() {
             if p.poll_pong(cx).is_ready() {
                 ping = None;
                 settle(&host, id);
             }
         }
-        if !idle_done && idle.as_mut().poll(cx).is_ready() {
-            idle_done = true;
+        let refused_now = lock(&host.state)
+            .get(id)
+            .is_some_and(|c| !c.refused && c.check_refused());
+        if refused_now {
+            host.changed.notify_waiters();
         }
-        let mut state = lock(&host.state);
-        if let Some(c) = state.get(id) {
-            if !c.refused && c.check_refused() {
-                drop(state);
-                host.changed.notify_waiters();
-            }
+        if closable.as_mut().poll(cx).is_ready() {
+            // It left the pool with no stream open: one more turn for h2 to write what it
+            // holds (and, when nothing refers to the connection any more, its GOAWAY), then
+            // the connection is dropped, which closes it.
+            let _ = Pin::new(&mut connection).poll(cx);
+            return Poll::Ready(None);
         }
-        result
+        Poll::Pending
     })
     .await;
     match result {
-        Ok(()) => tracing::debug!("connection closed"),
-        Err(e) => tracing::debug!(error = %e, "connection failed"),
+        Some(Ok(())) => tracing::debug!("connection closed"),
+        Some(Err(e)) => tracing::debug!(error = %e, "connection failed"),
+        None => tracing::debug!("connection closed by the pool"),
     }
     lock(&host.state).remove(id);
     host.changed.notify_waiters();
@@ -427,20 +438,27 @@ fn settle(host: &Host, id: u64) {
     host.changed.notify_waiters();
 }
 
-/// Closes connection `id` once it has had no stream for the idle timeout: it leaves the pool,
-/// and h2 closes it (`GOAWAY`) when nothing refers to it any more. Never completes without an
-/// idle timeout; completes at once when the connection left the pool.
-async fn idle_close(host: &Host, id: u64) {
-    let Some(timeout) = host.idle_timeout else {
-        return std::future::pending().await;
-    };
+/// Completes when connection `id` has no stream open and is of no more use: idle for the idle
+/// timeout, or taking no new streams (`GOAWAY`, a failure, the client dropped). It then leaves
+/// the pool. Completes at once if it already left.
+async fn until_closable(host: &Host, id: u64) {
     loop {
         let mut changed = pin!(host.changed.notified());
         changed.as_mut().enable();
         let deadline = {
             let mut state = lock(&host.state);
             let Some(c) = state.get(id) else { return };
-            c.idle_since.map(|since| since + timeout)
+            if c.open == 0 && (c.retired || c.refused) {
+                tracing::debug!(parent: &c.span, "no more use: closing");
+                state.remove(id);
+                drop(state);
+                host.changed.notify_waiters();
+                return;
+            }
+            match (c.idle_since, host.idle_timeout) {
+                (Some(since), Some(timeout)) if c.open == 0 => Some(since + timeout),
+                _ => None,
+            }
         };
         let Some(deadline) = deadline else {
             changed.await;
@@ -450,15 +468,16 @@ async fn idle_close(host: &Host, id: u64) {
             () = changed => {}
             () = tokio::time::sleep_until(deadline) => {
                 let mut state = lock(&host.state);
-                let idle = state
-                    .get(id)
-                    .is_some_and(|c| c.open == 0 && c.idle_since.is_some_and(|t| t + timeout <= Instant::now()));
+                let now = Instant::now();
+                let idle = state.get(id).is_some_and(|c| {
+                    c.open == 0
+                        && matches!((c.idle_since, host.idle_timeout), (Some(since), Some(t)) if since + t <= now)
+                });
                 if idle {
-                    let c = state.remove(id);
-                    drop(state);
-                    if let Some(c) = c {
-                        tracing::debug!(parent: &c.span, ?timeout, "idle: closing");
+                    if let Some(c) = state.remove(id) {
+                        tracing::debug!(parent: &c.span, timeout = ?host.idle_timeout, "idle: closing");
                     }
+                    drop(state);
                     host.changed.notify_waiters();
                     return;
                 }
