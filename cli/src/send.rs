@@ -14,6 +14,7 @@ use eventstream::frame::Message;
 use eventstream::kinds;
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
 use eventstream::sign::{RequestSigner, SigV4Signer, SigningParams, SigningTime};
+use eventstream_tokio::tls::Roots;
 use eventstream_tokio::{Client, ClientBuilder, Receiver, Sender, EVENT_STREAM_CONTENT_TYPE};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -36,7 +37,7 @@ pub(crate) struct SendArgs {
 
     /// A request header, `name: value` (e.g. -H 'x-amzn-transcribe-language-code: en-US');
     /// repeat for more. Each is sent and signed. content-type is always
-    /// application/vnd.amazon.eventstream.
+    /// application/vnd.amazon.eventstream (one given here is replaced).
     #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = request::parse_header)]
     headers: Vec<HeaderArg>,
 
@@ -54,6 +55,11 @@ pub(crate) struct SendArgs {
     /// (webpki's): for a server with a private or self-made certificate.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+
+    /// Trust the operating system's certificate store (SSL_CERT_FILE and SSL_CERT_DIR override
+    /// it) instead of webpki's roots: behind a proxy that re-signs TLS with its own CA, say.
+    #[arg(long)]
+    platform_roots: bool,
 
     /// Send the request and the events unsigned: no credentials are looked for. For servers
     /// that check nothing, such as `evs serve` without --credentials.
@@ -188,9 +194,12 @@ fn request_head(args: &SendArgs) -> http::request::Builder {
     builder
 }
 
-/// The client: pooled, trusting `--ca-cert` besides the default roots.
+/// The client: pooled, trusting `--ca-cert` besides the roots (webpki's, or the platform's).
 fn client(args: &SendArgs) -> Result<Client, (&'static str, String)> {
     let mut builder = ClientBuilder::new();
+    if args.platform_roots {
+        builder = builder.tls_roots(Roots::Platform);
+    }
     if let Some(path) = &args.ca_cert {
         let pem = std::fs::read(path)
             .map_err(|e| ("io", format!("--ca-cert {}: {e}", path.display())))?;
@@ -240,11 +249,12 @@ async fn open(
     }
     let time = SigningTime::from_system_time(SystemTime::now())
         .map_err(|e| fail("clock_out_of_range", e))?;
-    let (mut parts, ()) = head
-        .header(http::header::CONTENT_TYPE, EVENT_STREAM_CONTENT_TYPE)
-        .body(())
-        .map_err(|e| fail("config", e))?
-        .into_parts();
+    let (mut parts, ()) = head.body(()).map_err(|e| fail("config", e))?.into_parts();
+    // Signed, as the AWS SDKs sign it; the client would set it after the signature otherwise.
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+    );
     let signed = RequestSigner::new(params)
         .with_payload_hash(args.scope.payload_hash.clone())
         .sign(&mut parts, time)

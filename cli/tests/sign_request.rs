@@ -186,7 +186,9 @@ fn headers_are_signed_and_the_head_lists_them() {
 }
 
 /// The default payload hash is the event stream's: signed, and sent as x-amz-content-sha256.
-/// The region and service come from a Transcribe host name, with its port in `host`.
+/// The region and service come from a Transcribe host name, with its port in `host`. The
+/// signature was computed apart from this project (HMAC-SHA256 by hand, with Python's `hmac`,
+/// over this canonical request) for the suite's credentials and time.
 #[test]
 fn event_stream_requests_sign_the_streaming_payload_hash() {
     let url = "https://transcribestreaming.eu-west-1.amazonaws.com:8443/stream-transcription";
@@ -221,6 +223,27 @@ fn event_stream_requests_sign_the_streaming_payload_hash() {
     assert!(
         stdout_of(scope).contains("\n20150830/eu-west-1/transcribe/aws4_request\n"),
         "the scope from the host name"
+    );
+
+    let mut signature = evs(&[
+        "https://transcribestreaming.us-east-1.amazonaws.com:8443/stream-transcription",
+        "-H",
+        "x-amzn-transcribe-language-code: en-US",
+        "-H",
+        "x-amzn-transcribe-sample-rate: 16000",
+        "-H",
+        "x-amzn-transcribe-media-encoding: pcm",
+        "--time",
+        TIME,
+        "--print",
+        "signature",
+    ]);
+    signature
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    assert_eq!(
+        stdout_of(signature),
+        "f0a279e9b8682c623bebc3463b3b019dc4730e72d781739ffc78df5cb2e28098\n"
     );
 }
 
