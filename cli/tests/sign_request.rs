@@ -187,8 +187,9 @@ fn headers_are_signed_and_the_head_lists_them() {
 
 /// The default payload hash is the event stream's: signed, and sent as x-amz-content-sha256.
 /// The region and service come from a Transcribe host name, with its port in `host`. The
-/// signature was computed apart from this project (HMAC-SHA256 by hand, with Python's `hmac`,
-/// over this canonical request) for the suite's credentials and time.
+/// signature of the README's Transcribe request (us-east-1, three headers) was computed apart
+/// from this project (SigV4 by hand with Python's `hashlib` and `hmac`) for the suite's
+/// credentials and time.
 #[test]
 fn event_stream_requests_sign_the_streaming_payload_hash() {
     let url = "https://transcribestreaming.eu-west-1.amazonaws.com:8443/stream-transcription";
