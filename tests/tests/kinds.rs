@@ -304,6 +304,7 @@ fn tokio_errors() -> Vec<eventstream_tokio::Error> {
             .into_iter()
             .map(Error::RequestVerify),
     );
+    all.extend(request_sign_errors().into_iter().map(Error::RequestSign));
     all
 }
 

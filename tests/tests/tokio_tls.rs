@@ -1,47 +1,20 @@
 //! The tokio client over TLS, against servers on loopback ports with certificates from a CA made
 //! at test time: ours against ours (the mirror with TLS), an untrusted CA, servers that do not
-//! select `h2`, the platform's roots, and a handshake that never finishes.
+//! select `h2`, the platform's roots, a handshake that never finishes, and signed streams
+//! (`Client::open_signed`) whose request and event chain the mirror verifies.
 
 mod tokio_common;
 
-use eventstream::session::{Mode, SessionEvent};
-use eventstream_tokio::mirror::Mirror;
+use eventstream::session::{Mode, Role, SessionConfig, SessionEvent};
+use eventstream::sign::{Credentials, PayloadHash, RequestVerifier};
+use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport, Secrets};
 use eventstream_tokio::tls::{server_config_from_pem, Roots};
+use eventstream_tokio::RequestSigning;
 use eventstream_tokio::{Client, ClientBuilder, Error};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_common::*;
-
-/// A CA and a server certificate it issued for `localhost` and `127.0.0.1`, in PEM.
-struct TestPki {
-    ca: String,
-    cert: String,
-    key: String,
-}
-
-fn test_pki() -> TestPki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "eventstream test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("a CA key"))
-        .expect("a CA");
-    let key = KeyPair::generate().expect("a server key");
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("server params");
-    let cert = params.signed_by(&key, &ca).expect("a server certificate");
-    TestPki {
-        ca: ca.pem(),
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
-}
 
 /// The mirror over TLS on a loopback port.
 async fn tls_mirror(pki: &TestPki) -> SocketAddr {
@@ -247,6 +220,152 @@ async fn a_handshake_that_never_finishes_times_out() {
             .await
             .expect_err("no handshake");
         assert_eq!(err.kind(), "timed_out", "{err}");
+    })
+    .await;
+}
+
+/// The mirror over TLS verifying requests signed with `user`'s secret for us-east-1/demo, and
+/// the reports of the streams it serves.
+async fn verifying_mirror(
+    pki: &TestPki,
+    user: Credentials,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<MirrorReport>,
+) {
+    let tls = server_config_from_pem(pki.cert.as_bytes(), pki.key.as_bytes()).expect("a config");
+    let store: Secrets = Arc::new(user);
+    let (reports, reported) = tokio::sync::mpsc::unbounded_channel();
+    let mirror = Mirror::new()
+        .with_tls(tls)
+        .with_request_verifier(RequestVerifier::new(store, "us-east-1", "demo"))
+        .on_stream_end(move |report| {
+            let _ = reports.send(report.clone());
+        });
+    (start_mirror(mirror).await, reported)
+}
+
+/// Opens a signed stream, sends three events and checks their echoes, then finishes.
+async fn signed_round_trip(
+    client: &Client,
+    uri: &str,
+    signing: &RequestSigning,
+) -> Result<(), Error> {
+    let request = http::Request::post(uri).body(()).expect("a request");
+    let config = SessionConfig::new(Role::Client, Mode::HttpBinding);
+    let (mut sender, mut receiver) = client.open_signed(request, config, signing).await?;
+    for seq in 0..3 {
+        sender.send(numbered_event(0, seq, 100)).await?;
+        match receiver.recv().await {
+            Some(Ok(SessionEvent::Event(m))) => {
+                assert_eq!(m.payload(), numbered_event(0, seq, 100).payload())
+            }
+            Some(Err(e)) => return Err(e),
+            other => panic!("expected the echo of event {seq}, got {other:?}"),
+        }
+    }
+    sender.finish().await?;
+    match receiver.recv().await {
+        Some(Ok(SessionEvent::End)) => Ok(()),
+        Some(Err(e)) => Err(e),
+        other => panic!("expected the end, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_stream_over_tls_has_its_request_and_chain_verified() {
+    within_hang_timeout(async {
+        let pki = test_pki();
+        let user = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        let (addr, mut reports) = verifying_mirror(&pki, user.clone()).await;
+        let client = ClientBuilder::new()
+            .add_ca_pem(pki.ca.as_bytes())
+            .expect("a CA")
+            .build();
+        let uri = format!("https://localhost:{}/mirror", addr.port());
+        // Both payload-hash forms: the streaming one (x-amz-content-sha256), and the empty
+        // body's, as the AWS SDK for Rust signs.
+        for hash in [PayloadHash::StreamingEvents, PayloadHash::EmptyBody] {
+            let signing =
+                RequestSigning::new(user.clone(), "us-east-1", "demo").with_payload_hash(hash);
+            signed_round_trip(&client, &uri, &signing)
+                .await
+                .expect("a verified stream");
+            let report = reports.recv().await.expect("a report");
+            assert!(report.verified_chain(), "{report:?}");
+            assert_eq!(report.echoed, 3);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_credentials_send_their_session_token() {
+    within_hang_timeout(async {
+        let pki = test_pki();
+        let user = Credentials::new("ASIAEXAMPLE", "temporary secret")
+            .with_session_token("IQoJb3JpZ2luX2VjEXAMPLE");
+        let (addr, mut reports) = verifying_mirror(&pki, user.clone()).await;
+        let client = ClientBuilder::new()
+            .add_ca_pem(pki.ca.as_bytes())
+            .expect("a CA")
+            .build();
+        let uri = format!("https://localhost:{}/mirror", addr.port());
+        let signing = RequestSigning::new(user, "us-east-1", "demo");
+        signed_round_trip(&client, &uri, &signing)
+            .await
+            .expect("a verified stream");
+        assert!(reports.recv().await.expect("a report").verified_chain());
+        // The same key without its token is refused.
+        let without = Credentials::new("ASIAEXAMPLE", "temporary secret");
+        let err = signed_round_trip(
+            &client,
+            &uri,
+            &RequestSigning::new(without, "us-east-1", "demo"),
+        )
+        .await
+        .expect_err("no token");
+        assert!(
+            matches!(&err, Error::Status { status, .. } if *status == http::StatusCode::FORBIDDEN),
+            "{err:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_gets_403_before_any_event() {
+    within_hang_timeout(async {
+        let pki = test_pki();
+        let user = Credentials::new("AKIDEXAMPLE", "the right secret");
+        let (addr, mut reports) = verifying_mirror(&pki, user).await;
+        let client = ClientBuilder::new()
+            .add_ca_pem(pki.ca.as_bytes())
+            .expect("a CA")
+            .build();
+        let uri = format!("https://localhost:{}/mirror", addr.port());
+        let wrong = Credentials::new("AKIDEXAMPLE", "a wrong secret");
+        let err = signed_round_trip(
+            &client,
+            &uri,
+            &RequestSigning::new(wrong, "us-east-1", "demo"),
+        )
+        .await
+        .expect_err("refused");
+        let Error::Status { status, body, .. } = &err else {
+            panic!("expected a status, got {err:?}")
+        };
+        assert_eq!(*status, http::StatusCode::FORBIDDEN);
+        assert!(
+            String::from_utf8_lossy(body).starts_with("signature_does_not_match"),
+            "{body:?}"
+        );
+        let report = reports.recv().await.expect("a report");
+        assert!(
+            matches!(report.outcome, MirrorOutcome::Unverified(_)),
+            "{report:?}"
+        );
+        assert_eq!(report.echoed, 0);
     })
     .await;
 }

@@ -1,6 +1,7 @@
 //! The client: HTTP/2 connections that open event streams, pooled per authority or one fixed
 //! connection.
 
+use crate::credentials::RequestSigning;
 use crate::error::Error;
 use crate::pool::{Authority, Pool, PoolConfig};
 use crate::stream::{Receiver, Sender, Shared};
@@ -10,7 +11,7 @@ use crate::{
     EVENT_STREAM_CONTENT_TYPE,
 };
 use bytes::Bytes;
-use eventstream::session::{Role, Session};
+use eventstream::session::{Role, Session, SessionConfig};
 use h2::client::SendRequest;
 use http::header::CONTENT_TYPE;
 use http::HeaderValue;
@@ -469,6 +470,73 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+impl Client {
+    /// Opens a SigV4-signed event stream: takes fresh credentials from `signing`'s provider,
+    /// signs the request head with them at the system clock's time (adding `host` when absent,
+    /// `x-amz-date`, `x-amz-security-token` for temporary credentials, `x-amz-content-sha256`
+    /// for the streaming payload hash, and `authorization`; `content-type` is set first, so it
+    /// is signed as sent), and opens the stream with a session of `config` whose events are
+    /// signed in a chain seeded by the request's signature. See [`open`](Self::open).
+    ///
+    /// ```no_run
+    /// # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+    /// use eventstream::session::{EventBuilder, Mode, Role, SessionConfig};
+    /// use eventstream::sign::Credentials;
+    /// use eventstream_tokio::{ClientBuilder, RequestSigning};
+    ///
+    /// let client = ClientBuilder::new().build();
+    /// let credentials = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    /// let signing = RequestSigning::new(credentials, "us-east-1", "transcribe");
+    /// let request = http::Request::post(
+    ///     "https://transcribestreaming.us-east-1.amazonaws.com:8443/stream-transcription",
+    /// )
+    /// .header("x-amzn-transcribe-language-code", "en-US")
+    /// .header("x-amzn-transcribe-sample-rate", "16000")
+    /// .header("x-amzn-transcribe-media-encoding", "pcm")
+    /// .body(())?;
+    /// let config = SessionConfig::new(Role::Client, Mode::HttpBinding);
+    /// let (mut sender, mut receiver) = client.open_signed(request, config, &signing).await?;
+    /// let audio = vec![0u8; 3200]; // 100 ms of 16 kHz, 16-bit silence
+    /// let chunk = EventBuilder::new("AudioEvent")
+    ///     .content_type("application/octet-stream")
+    ///     .payload(audio)
+    ///     .build();
+    /// sender.send(chunk).await?;
+    /// sender.finish().await?;
+    /// while let Some(event) = receiver.recv().await {
+    ///     println!("{:?}", event?);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestSigning::sign`] ([`Error::Credentials`] when the provider has none), then as
+    /// [`open`](Self::open).
+    pub async fn open_signed(
+        &self,
+        request: http::Request<()>,
+        config: SessionConfig,
+        signing: &RequestSigning,
+    ) -> Result<(Sender, Receiver), Error> {
+        if config.role() != Role::Client {
+            return Err(Error::Config(
+                "a client stream needs a Role::Client session",
+            ));
+        }
+        let (mut parts, ()) = request.into_parts();
+        parts.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+        );
+        let signed = signing.sign(&mut parts).await?;
+        let session = Session::new(config).with_signer(signed.event_signer());
+        self.open(http::Request::from_parts(parts, ()), session)
+            .await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use eventstream::session::{SendError, SessionError};
-use eventstream::sign::{RequestVerifyError, TimeOutOfRange};
+use eventstream::sign::{RequestSignError, RequestVerifyError, TimeOutOfRange};
 use h2::Reason;
 use http::{HeaderMap, StatusCode};
 use std::io;
@@ -113,14 +113,20 @@ pub enum Error {
     /// endpoint). The cause is the provider's own error. Kind `credentials`.
     #[error("no credentials: {0}")]
     Credentials(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// A request could not be signed: a header the signer adds cannot hold its value (a
+    /// session token with a control character, say). The kind is the signing error's
+    /// (`invalid_http_header_value`).
+    #[error("the request cannot be signed: {0}")]
+    RequestSign(#[source] RequestSignError),
 }
 
 impl Error {
     /// A stable `snake_case` name for the error: `reset`, `go_away`, `connection_lost`, `h2`,
     /// `status`, the session error's own kind (for example `signature_mismatch`), the refused
     /// command's kind (for example `finished`), `config`, `internal`, `timed_out`, `connect`,
-    /// `clock_out_of_range`, `body`, `tls`, `invalid_pem`, `alpn_not_h2`, `credentials`, or
-    /// the failed request check's kind (for example `request_expired`). The same failure has
+    /// `clock_out_of_range`, `body`, `tls`, `invalid_pem`, `alpn_not_h2`, `credentials`, the
+    /// failed request check's kind (for example `request_expired`), or the request signing
+    /// error's (`invalid_http_header_value`). The same failure has
     /// the same kind in every adapter of this project and in `evs`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -142,6 +148,7 @@ impl Error {
             Error::RequestVerify(e) => e.kind(),
             Error::NoH2 { .. } => "alpn_not_h2",
             Error::Credentials(_) => "credentials",
+            Error::RequestSign(e) => e.kind(),
         }
     }
 

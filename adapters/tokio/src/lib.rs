@@ -95,6 +95,7 @@ mod body;
 mod budget;
 mod client;
 mod clock;
+mod credentials;
 mod error;
 pub mod mirror;
 mod pool;
@@ -104,6 +105,9 @@ pub mod tls;
 
 pub use body::BodyEvents;
 pub use client::{Client, ClientBuilder};
+#[cfg(feature = "aws-credential-types")]
+pub use credentials::AwsCredentials;
+pub use credentials::{CredentialsFuture, ProvideCredentials, RequestSigning};
 pub use error::Error;
 pub use server::{
     Incoming, ServerBuilder, ServerConnection, REJECT_DRAIN_LIMIT, REJECT_DRAIN_TIME,
