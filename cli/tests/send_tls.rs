@@ -384,3 +384,102 @@ fn refused_requests_give_the_servers_kind() {
         assert_eq!(report.echoed, 0, "{report:?}");
     }
 }
+
+/// `evs serve` over TLS, verifying requests with a credentials file, until dropped.
+struct EvsServe {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl EvsServe {
+    /// Starts `evs serve --listen 127.0.0.1:0` with `args` and reads the address it prints.
+    fn start(home: &TempDir, args: &[&str]) -> EvsServe {
+        use std::io::BufRead as _;
+        let mut cmd = evs(home, &["serve", "--listen", "127.0.0.1:0"]);
+        cmd.args(args).stdin(Stdio::null()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("evs serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("evs serve prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        EvsServe { child, addr }
+    }
+}
+
+impl Drop for EvsServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `evs send` to `evs serve`, both over TLS, the server verifying requests with a credentials
+/// file that holds temporary credentials: the right token is accepted and the event echoed; a
+/// request carrying another token is refused with 403 (invalid_security_token) before anything
+/// is echoed.
+#[test]
+fn evs_send_to_evs_serve_over_tls_with_temporary_credentials() {
+    let home = TempDir::new("serve");
+    let pki = pki();
+    let ca = ca_file(&home, &pki);
+    let (cert, key, credentials) = (
+        home.path("cert.pem"),
+        home.path("key.pem"),
+        home.path("users"),
+    );
+    std::fs::write(&cert, &pki.cert_pem).expect("certificate written");
+    std::fs::write(&key, &pki.key_pem).expect("key written");
+    std::fs::write(
+        &credentials,
+        format!("# the test's user\n{ACCESS_KEY_ID} {SECRET} {SESSION_TOKEN}\n"),
+    )
+    .expect("credentials written");
+    let mut serve_args = vec![
+        "--tls-cert",
+        path_str(&cert),
+        "--tls-key",
+        path_str(&key),
+        "--credentials",
+        path_str(&credentials),
+    ];
+    serve_args.extend(SCOPE);
+    let server = EvsServe::start(&home, &serve_args);
+    let url = format!("https://{}/stream", server.addr);
+    let send = |token: &str| {
+        let mut args = vec!["send", &url, "--ca-cert", path_str(&ca)];
+        args.extend(SCOPE);
+        let mut cmd = evs(&home, &args);
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", token);
+        run(cmd, EVENT_LINE)
+    };
+    let out = send(SESSION_TOKEN);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EVENT_LINE);
+
+    let out = send("another-token");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid_security_token: ") && stderr.contains("403"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing echoed");
+}
