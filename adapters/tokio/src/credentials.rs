@@ -16,7 +16,7 @@ pub type CredentialsFuture<'a> =
 /// A source of credentials, asked once for every signed stream.
 ///
 /// [`Credentials`] themselves are one (static credentials). With the `aws-credential-types`
-/// feature, [`AwsCredentials`] wraps any provider of the AWS SDK for Rust, such as `aws-config`'s
+/// feature, `AwsCredentials` wraps any provider of the AWS SDK for Rust, such as `aws-config`'s
 /// default chain (environment, profiles, SSO, web identity, the instance's role), which caches
 /// and refreshes temporary credentials itself. A provider of one's own implements this trait:
 ///

@@ -20,8 +20,18 @@
 //!   h2 connection task (one per connection) ─── TCP / TLS ─── the peer
 //! ```
 //!
-//! - [`Client`] opens streams over one connection (clone it to open them from many tasks);
+//! - [`Client`] opens streams. [`ClientBuilder::build`] makes a pooled client that connects
+//!   when a stream needs it, by the scheme and authority of each request's URI: `https://` over
+//!   TLS (rustls, ALPN `h2`, see [`tls`]), `http://` over cleartext HTTP/2; streams to one
+//!   authority share a connection up to the server's limit, then another opens (see
+//!   [The pool](ClientBuilder#the-pool)). [`Client::connect`] and [`Client::handshake`] make a
+//!   client of one fixed connection. Clone a client to open streams from many tasks;
 //!   [`Client::open`] returns a [`Sender`] and a [`Receiver`], usable from different tasks.
+//! - [`Client::open_signed`] signs the request with SigV4, with fresh credentials from a
+//!   [`ProvideCredentials`] for each stream (static [`Credentials`](eventstream::sign::Credentials),
+//!   or any AWS SDK provider through `AwsCredentials` with the `aws-credential-types`
+//!   feature), and chains the stream's signed events to the request's signature
+//!   ([`RequestSigning`]).
 //! - [`ServerConnection`] yields each [`Incoming`] stream: its request head, then
 //!   [`Incoming::accept`] with a server session gives the same two halves.
 //! - [`Sender`] commands wait for HTTP/2 send capacity (backpressure); the [`Receiver`] releases
