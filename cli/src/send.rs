@@ -15,7 +15,7 @@ use eventstream::kinds;
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
 use eventstream::sign::{RequestSigner, SigV4Signer, SigningParams, SigningTime};
 use eventstream_tokio::tls::Roots;
-use eventstream_tokio::{Client, ClientBuilder, Receiver, Sender, EVENT_STREAM_CONTENT_TYPE};
+use eventstream_tokio::{Client, ClientBuilder, Receiver, RequestSigning, Sender};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -247,21 +247,14 @@ async fn open(
             .await
             .map_err(|e| fail_with(&e));
     }
-    let time = SigningTime::from_system_time(SystemTime::now())
-        .map_err(|e| fail("clock_out_of_range", e))?;
-    let (mut parts, ()) = head.body(()).map_err(|e| fail("config", e))?.into_parts();
-    // Signed, as the AWS SDKs sign it; the client would set it after the signature otherwise.
-    parts.headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+    // The credentials were resolved above (one stream: a missing key fails before connecting).
+    let signing = RequestSigning::with_signer(
+        params.credentials().clone(),
+        RequestSigner::new(params).with_payload_hash(args.scope.payload_hash.clone()),
     );
-    let signed = RequestSigner::new(params)
-        .with_payload_hash(args.scope.payload_hash.clone())
-        .sign(&mut parts, time)
-        .map_err(|e| fail(e.kind(), e))?;
-    let session = Session::new(config).with_signer(signed.event_signer());
+    let request = head.body(()).map_err(|e| fail("config", e))?;
     client
-        .open(http::Request::from_parts(parts, ()), session)
+        .open_signed(request, config, &signing)
         .await
         .map_err(|e| fail_with(&e))
 }
