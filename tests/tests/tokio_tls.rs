@@ -9,7 +9,7 @@ use eventstream::session::{Mode, Role, SessionConfig, SessionEvent};
 use eventstream::sign::{Credentials, PayloadHash, RequestVerifier};
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport, Secrets};
 use eventstream_tokio::tls::{server_config_from_pem, Roots};
-use eventstream_tokio::RequestSigning;
+use eventstream_tokio::{AwsCredentials, RequestSigning};
 use eventstream_tokio::{Client, ClientBuilder, Error};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -366,6 +366,36 @@ async fn a_wrong_secret_gets_403_before_any_event() {
             "{report:?}"
         );
         assert_eq!(report.echoed, 0);
+    })
+    .await;
+}
+
+/// Credentials from a provider of the AWS SDK for Rust (here its static `Credentials`, which are
+/// a provider; `aws-config`'s default chain is another), with a session token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_sdk_credentials_provider_signs_streams() {
+    within_hang_timeout(async {
+        let pki = test_pki();
+        let user = Credentials::new("ASIAEXAMPLE", "temporary secret")
+            .with_session_token("IQoJb3JpZ2luX2VjEXAMPLE");
+        let (addr, mut reports) = verifying_mirror(&pki, user).await;
+        let client = ClientBuilder::new()
+            .add_ca_pem(pki.ca.as_bytes())
+            .expect("a CA")
+            .build();
+        let uri = format!("https://localhost:{}/mirror", addr.port());
+        let provider = aws_credential_types::Credentials::new(
+            "ASIAEXAMPLE",
+            "temporary secret",
+            Some("IQoJb3JpZ2luX2VjEXAMPLE".to_string()),
+            None,
+            "test",
+        );
+        let signing = RequestSigning::new(AwsCredentials(provider), "us-east-1", "demo");
+        signed_round_trip(&client, &uri, &signing)
+            .await
+            .expect("a verified stream");
+        assert!(reports.recv().await.expect("a report").verified_chain());
     })
     .await;
 }

@@ -63,10 +63,12 @@ pub enum Error {
     /// to spin or hang. It says which.
     #[error("internal error: {0}")]
     Internal(&'static str),
-    /// A deadline of the server passed: the client did not complete the HTTP/2 handshake within
+    /// A deadline passed: at a server, the client did not complete the HTTP/2 handshake within
     /// [`ServerBuilder::handshake_timeout`](crate::ServerBuilder::handshake_timeout), or did not
     /// answer a keepalive `PING` within
-    /// [`ServerBuilder::keepalive_timeout`](crate::ServerBuilder::keepalive_timeout). It says
+    /// [`ServerBuilder::keepalive_timeout`](crate::ServerBuilder::keepalive_timeout); at a
+    /// pooled client, connecting (TCP, TLS, the HTTP/2 handshake) took longer than
+    /// [`ClientBuilder::connect_timeout`](crate::ClientBuilder::connect_timeout). It says
     /// which.
     #[error("timed out: {0}")]
     TimedOut(&'static str),
