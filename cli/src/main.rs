@@ -1,6 +1,6 @@
 //! The `evs` command: AWS event streams (`application/vnd.amazon.eventstream`) from the command
-//! line. Decode and encode frames as JSON Lines, sign and verify signing chains, and serve, send
-//! and demonstrate event streams over HTTP/2.
+//! line. Decode and encode frames as JSON Lines, sign and verify signing chains, serve, send
+//! and demonstrate event streams over HTTP/2 (and TLS), and show a request's SigV4 signature.
 //!
 //! This file parses the command line, opens the input, dispatches to a subcommand and turns its
 //! result into a message on standard error and an exit status: 0 on success, 1 on bad input or an
@@ -79,8 +79,10 @@ the region and service from the host name:
 /// such a chain and prints the messages inside. `evs sign --end ... | evs verify ...` gives back
 /// the lines.
 ///
-/// `evs serve` is an HTTP/2 mirror server, `evs send` streams JSON Lines events to a server, and
-/// `evs demo` runs a signed stream end to end on loopback.
+/// `evs serve` is an HTTP/2 mirror server, `evs send` streams JSON Lines events to a server (an
+/// AWS service over https, its request SigV4-signed with credentials from the standard chain),
+/// and `evs demo` runs a signed stream end to end on loopback. `evs sign-request` shows, without
+/// a network, how a request is signed: canonical request, string to sign, signed head.
 #[derive(Debug, Parser)]
 #[command(name = "evs", version, after_long_help = FORMAT_HELP)]
 struct Cli {

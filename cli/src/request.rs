@@ -56,7 +56,7 @@ pub(crate) struct ScopeArgs {
     pub(crate) region: Option<String>,
 
     /// The signing name of the service, e.g. transcribe. Default: the one the host name implies
-    /// (transcribestreaming.REGION.amazonaws.com signs as transcribe; see `evs help send`).
+    /// (transcribestreaming.REGION.amazonaws.com signs as transcribe; the table is in --help).
     #[arg(long, value_name = "SERVICE", value_parser = NonEmptyStringValueParser::new())]
     pub(crate) service: Option<String>,
 
