@@ -273,6 +273,21 @@ fn evs_serve_over_tls_echoes_a_curl_post() {
     server.log_line("serving HTTP/2 over TLS (ALPN h2); verifying nothing");
     let body = dir.write("frames.bin", frames());
     let echo = dir.0.join("echo.bin");
+
+    // A client that does not trust the certificate ends the handshake: the server logs it and
+    // serves on.
+    let mut untrusting = Command::new("curl");
+    untrusting
+        .args(["-sS", "--http2", "--max-time", "15", "-o", "/dev/null"])
+        .arg(format!("https://localhost:{}/mirror", server.port))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run(untrusting, b"");
+    assert!(!out.status.success(), "curl does not trust the test CA");
+    let line = server.log_line("TLS handshake with 127.0.0.1:");
+    assert!(line.contains("failed: TLS failed: "), "{line}");
+
     let out = run(curl(&pki, server.port, &body, &echo), b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -267,3 +267,46 @@ async fn a_client_without_alpn_gets_http2_over_tls() {
     })
     .await;
 }
+
+/// `ServerBuilder::handshake_tls` says why a connection was not served: a client that speaks
+/// cleartext fails with kind `tls` (rustls's reason), and a configuration of the application's
+/// own that selected another protocol than `h2` with `config`, rather than speak HTTP/2 to an
+/// HTTP/1.1 client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_tls_names_what_failed() {
+    within_hang_timeout(async {
+        let pki = test_pki();
+        let tls =
+            server_config_from_pem(pki.cert.as_bytes(), pki.key.as_bytes()).expect("a config");
+        let mut http1 = (*tls).clone();
+        http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+        for (config, tls_client) in [(tls, false), (Arc::new(http1), true)] {
+            let (listener, addr) = listen().await;
+            let server = tokio::spawn(async move {
+                let (tcp, _) = listener.accept().await.expect("accepts");
+                ServerBuilder::new()
+                    .handshake_tls(config, tcp)
+                    .await
+                    .map(drop)
+            });
+            let client = if tls_client {
+                // The handshake completes, with http/1.1.
+                let tls = tls_connect(&pki, addr, &[b"http/1.1"]).await.expect("TLS");
+                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+                Some(tls)
+            } else {
+                let mut tcp = TcpStream::connect(addr).await.expect("connects");
+                tokio::io::AsyncWriteExt::write_all(&mut tcp, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                    .await
+                    .expect("writes");
+                drop(tcp);
+                None
+            };
+            let err = server.await.expect("joins").expect_err("not served");
+            let wanted = if tls_client { "config" } else { "tls" };
+            assert_eq!(err.kind(), wanted, "{err}");
+            drop(client);
+        }
+    })
+    .await;
+}
