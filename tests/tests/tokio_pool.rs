@@ -300,6 +300,33 @@ async fn streams_wait_for_the_server_settings_of_a_new_connection() {
     .await;
 }
 
+/// A request that HTTP/2 cannot carry fails on its own: the connection keeps its other streams
+/// and takes the next ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_request_fails_alone_and_its_connection_stays_in_use() {
+    within_hang_timeout(async {
+        let server = counted_mirror(ServerBuilder::new()).await;
+        let client = ClientBuilder::new().build();
+        let (mut a_send, mut a_recv) = open_live(&client, server.addr, 0).await;
+        // A connection-specific header, which HTTP/2 forbids.
+        let request = http::Request::post(uri(server.addr))
+            .header("connection", "keep-alive")
+            .body(())
+            .expect("a request");
+        let err = client
+            .open(request, client_session(Mode::HttpBinding))
+            .await
+            .expect_err("malformed");
+        assert_eq!(err.kind(), "h2", "{err}");
+        let (mut b_send, mut b_recv) = open_live(&client, server.addr, 1).await;
+        echo(&mut a_send, &mut a_recv, 0, 1).await;
+        finish(&mut a_send, &mut a_recv).await;
+        finish(&mut b_send, &mut b_recv).await;
+        assert_eq!(server.accepted(), 1);
+    })
+    .await;
+}
+
 // A server written with h2 directly, to send GOAWAY at a chosen point and to be killed.
 
 /// The bytes of an event frame that marks a point in the server's script.

@@ -459,10 +459,10 @@ impl Client {
                             shared.hold(Box::new(picked.lease));
                             return Ok((sender, receiver));
                         }
-                        // Nothing was sent: the connection refuses new streams.
-                        Err(e) if attempt < OPEN_ATTEMPTS => {
+                        // Nothing was sent: the connection takes no new streams (a GOAWAY
+                        // that arrived meanwhile), another one may.
+                        Err(e) if attempt < OPEN_ATTEMPTS && pool.refuses(&picked) => {
                             tracing::debug!(parent: &picked.span, error = %e, "the connection refused a stream: another one");
-                            pool.refuse(&picked);
                             attempt += 1;
                         }
                         Err(e) => return Err(e),

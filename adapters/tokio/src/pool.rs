@@ -318,14 +318,18 @@ impl Pool {
         }
     }
 
-    /// The connection behind `picked` cannot open streams (GOAWAY, or it failed): no stream
-    /// goes there any more.
-    pub(crate) fn refuse(&self, picked: &Picked) {
+    /// Whether the connection behind `picked` takes no new streams (`GOAWAY`, a failure): then
+    /// no stream goes there any more. A stream refused for its own sake (a malformed request)
+    /// leaves the connection in use.
+    pub(crate) fn refuses(&self, picked: &Picked) -> bool {
         let host = &picked.lease.host;
-        if let Some(c) = lock(&host.state).get(picked.lease.id) {
-            c.refused = true;
+        let refused = lock(&host.state)
+            .get(picked.lease.id)
+            .is_some_and(Connection::check_refused);
+        if refused {
+            host.changed.notify_waiters();
         }
-        host.changed.notify_waiters();
+        refused
     }
 
     /// Connects to `authority`: TCP, TLS for `https`, the HTTP/2 handshake.
