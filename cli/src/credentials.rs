@@ -18,7 +18,10 @@
 use crate::request::ScopeArgs;
 use crate::signing::Secret;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
-use aws_config::default_provider::region::DefaultRegionChain;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::error::CredentialsError;
@@ -103,12 +106,14 @@ impl CredentialArgs {
     /// The region of the standard chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's
     /// `region`, the instance's), for when neither `--region` nor the host name gives one.
     pub(crate) async fn configured_region(&self) -> Option<String> {
-        let mut chain = DefaultRegionChain::builder();
-        if let Some(profile) = &self.profile {
-            chain = chain.profile_name(profile);
+        let config = provider_config();
+        let mut profile = ProfileFileRegionProvider::builder().configure(&config);
+        if let Some(name) = &self.profile {
+            profile = profile.profile_name(name);
         }
-        chain
-            .build()
+        RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else(profile.build())
+            .or_else(ImdsRegionProvider::builder().configure(&config).build())
             .region()
             .await
             .map(|region| region.as_ref().to_owned())

@@ -266,3 +266,62 @@ fn missing_service_and_credentials_are_explained() {
     assert!(stderr.starts_with("error: credentials: "), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// A host that names no region: the region comes from AWS_REGION, or from the profile's
+/// `region` in the config file (with the profile's keys); with neither, a usage error.
+#[test]
+fn the_region_falls_back_to_the_configuration() {
+    let url = "https://127.0.0.1:8443/stream";
+    let mut from_env = evs(&[
+        url,
+        "--service",
+        "demo",
+        "--time",
+        TIME,
+        "--print",
+        "string-to-sign",
+        "--access-key-id",
+        ACCESS_KEY_ID,
+    ]);
+    from_env
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "eu-north-1");
+    assert!(stdout_of(from_env).contains("\n20150830/eu-north-1/demo/aws4_request\n"));
+
+    let config =
+        std::env::temp_dir().join(format!("evs-sign-request-config-{}", std::process::id()));
+    std::fs::write(
+        &config,
+        "[default]\nregion = us-west-2\n\n[profile streaming]\nregion = ap-south-1\n\
+         aws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n",
+    )
+    .expect("config written");
+    let mut from_profile = evs(&[
+        url,
+        "--service",
+        "demo",
+        "--time",
+        TIME,
+        "--print",
+        "authorization",
+        "--profile",
+        "streaming",
+    ]);
+    from_profile.env("AWS_CONFIG_FILE", &config);
+    let authorization = stdout_of(from_profile);
+    let _ = std::fs::remove_file(&config);
+    assert!(
+        authorization.starts_with(
+            "AWS4-HMAC-SHA256 Credential=AKIDPROFILE/20150830/ap-south-1/demo/aws4_request, "
+        ),
+        "{authorization}"
+    );
+
+    let out = evs(&[url, "--service", "demo", "--access-key-id", ACCESS_KEY_ID])
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .output()
+        .expect("evs runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--region"), "{stderr}");
+}
