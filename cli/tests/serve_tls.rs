@@ -20,6 +20,9 @@ const HANG: Duration = Duration::from_secs(20);
 /// The test user's access key id and secret, in the server's credentials file.
 const ACCESS_KEY_ID: &str = "AKIDSERVETLS";
 const SECRET: &str = "c2VydmUgdGxzIHRlc3Qgc2VjcmV0";
+/// A user with temporary credentials: its session token is in the credentials file too.
+const TEMPORARY_KEY_ID: &str = "ASIASERVETLS";
+const SESSION_TOKEN: &str = "c2Vzc2lvbiB0b2tlbg==";
 
 /// A scratch folder, removed when dropped.
 struct TempDir(PathBuf);
@@ -341,19 +344,24 @@ const EVENT_LINES: &str = concat!(
 );
 
 /// `evs send` signs the request and the events with credentials from the environment; `evs
-/// serve --credentials` verifies both over TLS, at its default region and service. An access
-/// key the file does not hold, and a wrong secret, are refused with their kinds.
+/// serve --credentials` verifies both over TLS, at its default region and service, for
+/// long-term credentials and for temporary ones (the session token on the file's line). An
+/// access key the file does not hold, a wrong secret, and temporary credentials without their
+/// session token or with another are refused with their kinds.
 #[test]
 fn evs_send_signs_and_evs_serve_verifies_over_tls() {
     let dir = TempDir::new("send");
     let pki = pki(&dir);
     let users = dir.write(
         "users.txt",
-        format!("# the test users\n{ACCESS_KEY_ID}\t{SECRET}\nAKIDSOMEONEELSE other-secret\n"),
+        format!(
+            "# the test users\n{ACCESS_KEY_ID}\t{SECRET}\nAKIDSOMEONEELSE other-secret\n\
+             {TEMPORARY_KEY_ID} {SECRET} {SESSION_TOKEN}\n"
+        ),
     );
     let server = Server::start(&dir, &pki, &["--credentials", path_str(&users)]);
     let url = format!("https://localhost:{}/mirror", server.port);
-    let send = |key: &str, secret: &str| {
+    let send = |key: &str, secret: &str, token: Option<&str>| {
         let mut cmd = evs(
             &dir,
             &[
@@ -369,20 +377,42 @@ fn evs_send_signs_and_evs_serve_verifies_over_tls() {
         );
         cmd.env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret);
+        if let Some(token) = token {
+            cmd.env("AWS_SESSION_TOKEN", token);
+        }
         run(cmd, EVENT_LINES.as_bytes())
     };
 
-    let out = send(ACCESS_KEY_ID, SECRET);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "evs send failed: {stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), EVENT_LINES);
-    server.log_line("stream 1: 2 messages echoed, ended cleanly, signing chain verified");
-
-    for (key, secret, kind) in [
-        ("AKIDNOBODY", SECRET, "unknown_access_key"),
-        (ACCESS_KEY_ID, "not-the-secret", "signature_does_not_match"),
+    // Long-term credentials, then temporary ones with their session token.
+    for (key, token) in [
+        (ACCESS_KEY_ID, None),
+        (TEMPORARY_KEY_ID, Some(SESSION_TOKEN)),
     ] {
-        let out = send(key, secret);
+        let out = send(key, SECRET, token);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{key}: evs send failed: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), EVENT_LINES);
+        server.log_line("2 messages echoed, ended cleanly, signing chain verified");
+    }
+
+    for (key, secret, token, kind) in [
+        ("AKIDNOBODY", SECRET, None, "unknown_access_key"),
+        (
+            ACCESS_KEY_ID,
+            "not-the-secret",
+            None,
+            "signature_does_not_match",
+        ),
+        // Temporary credentials without their token, or with another one.
+        (TEMPORARY_KEY_ID, SECRET, None, "invalid_security_token"),
+        (
+            TEMPORARY_KEY_ID,
+            SECRET,
+            Some("another-token"),
+            "invalid_security_token",
+        ),
+    ] {
+        let out = send(key, secret, token);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.starts_with(&format!("error: {kind}: ")), "{stderr}");
