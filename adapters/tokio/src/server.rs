@@ -33,7 +33,7 @@ use tracing::Instrument as _;
 ///
 /// | what | default | what happens |
 /// |---|---|---|
-/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s | the client's connection preface has not arrived: [`handshake`](Self::handshake) fails with [`Error::TimedOut`] and the socket is closed |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s | the client's connection preface (after TLS, with [`handshake_tls`](Self::handshake_tls): the TLS handshake and the preface together) has not arrived: the handshake fails with [`Error::TimedOut`] and the socket is closed |
 /// | [`idle_timeout`](Self::idle_timeout) | 60 s | the connection had no open stream for that long: `GOAWAY(NO_ERROR)`, then it closes (at the latest [`keepalive_timeout`](Self::keepalive_timeout) later, if the client does not acknowledge) |
 /// | [`keepalive`](Self::keepalive) | every 30 s | a `PING`; unanswered within [`keepalive_timeout`](Self::keepalive_timeout) (20 s), the peer is taken for dead and the connection is closed: its streams fail with [`Error::ConnectionLost`], and [`ServerConnection::accept`] yields [`Error::TimedOut`] |
 ///
@@ -162,7 +162,8 @@ impl ServerBuilder {
         Self::default()
     }
 
-    /// How long [`handshake`](Self::handshake) waits for the client's connection preface
+    /// How long [`handshake`](Self::handshake) waits for the client's connection preface, and
+    /// [`handshake_tls`](Self::handshake_tls) for the TLS handshake and the preface together
     /// (default [10 s](Self::DEFAULT_HANDSHAKE_TIMEOUT)); `None` waits forever.
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
