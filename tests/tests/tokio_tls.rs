@@ -399,3 +399,34 @@ async fn an_aws_sdk_credentials_provider_signs_streams() {
     })
     .await;
 }
+
+/// A whole rustls configuration of the caller's: its ALPN is replaced by `h2`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_rustls_config_still_offers_h2() {
+    within_hang_timeout(async {
+        let pki = test_pki();
+        let addr = tls_mirror(&pki).await;
+        let mut roots = rustls::RootCertStore::empty();
+        let Roots::Custom(store) = Roots::from_pem(pki.ca.as_bytes()).expect("roots") else {
+            panic!("custom roots")
+        };
+        roots.roots.extend(store.roots);
+        // ring, as the crate uses (deprecated only for lacking post-quantum key exchange).
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let client = ClientBuilder::new().tls_config(Arc::new(config)).build();
+        round_trip(
+            &client,
+            &format!("https://localhost:{}/mirror", addr.port()),
+        )
+        .await
+        .expect("h2 over the caller's configuration");
+    })
+    .await;
+}
