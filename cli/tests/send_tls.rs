@@ -3,7 +3,8 @@
 //! (the environment, a profile file) or the flags, the server verifies it and the event chain,
 //! and every failure the user can meet (no credentials, an untrusted certificate, no ALPN `h2`, an
 //! expired request, an unknown key, a wrong secret) is one `error: <kind>: ...` line and exit
-//! status 1.
+//! status 1. Also `evs send` to `evs serve` over TLS, and the test-only `--seed-signature` in
+//! cleartext.
 
 use eventstream::sign::{Credentials, RequestVerifier, StaticSecrets};
 use eventstream_tokio::mirror::{Mirror, MirrorReport, Secrets};
@@ -394,9 +395,15 @@ struct EvsServe {
 impl EvsServe {
     /// Starts `evs serve --listen 127.0.0.1:0` with `args` and reads the address it prints.
     fn start(home: &TempDir, args: &[&str]) -> EvsServe {
-        use std::io::BufRead as _;
         let mut cmd = evs(home, &["serve", "--listen", "127.0.0.1:0"]);
-        cmd.args(args).stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.args(args);
+        EvsServe::spawn(cmd)
+    }
+
+    /// Starts `cmd`, an `evs serve --listen 127.0.0.1:0`, and reads the address it prints.
+    fn spawn(mut cmd: Command) -> EvsServe {
+        use std::io::BufRead as _;
+        cmd.stdin(Stdio::null()).stderr(Stdio::null());
         let mut child = cmd.spawn().expect("evs serve starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -482,4 +489,59 @@ fn evs_send_to_evs_serve_over_tls_with_temporary_credentials() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(out.stdout.is_empty(), "nothing echoed");
+}
+
+/// `--seed-signature` (for tests only), in cleartext: the request is not signed, its
+/// Authorization carries the seed and the events chain from it, which `evs serve` checking the
+/// chain alone (--access-key-id) accepts; signed with another secret, the chain is refused.
+#[test]
+fn a_test_seed_chains_the_events_for_a_chain_only_server() {
+    let home = TempDir::new("seed");
+    let mut serve_args = vec!["--access-key-id", ACCESS_KEY_ID];
+    serve_args.extend(SCOPE);
+    let mut serve = evs(&home, &["serve", "--listen", "127.0.0.1:0"]);
+    serve.args(&serve_args).env("AWS_SECRET_ACCESS_KEY", SECRET);
+    let server = EvsServe::spawn(serve);
+    let url = format!("http://{}/stream", server.addr);
+    let send = |secret: &str| {
+        let mut args = vec![
+            "send",
+            &url,
+            "--seed-signature",
+            "e1d8e8c8815e60969f2a34765c9a15945ffc0badbaa4b7e3b163ea19131e949b",
+            "--access-key-id",
+            ACCESS_KEY_ID,
+        ];
+        args.extend(SCOPE);
+        let mut cmd = evs(&home, &args);
+        cmd.env("AWS_SECRET_ACCESS_KEY", secret);
+        run(cmd, EVENT_LINE)
+    };
+    let out = send(SECRET);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EVENT_LINE);
+    one_error_line(&send("not-the-secret"), "signature_mismatch");
+
+    let out = run(
+        evs(
+            &home,
+            &[
+                "send",
+                &url,
+                "--no-sign",
+                "--seed-signature",
+                &"0".repeat(64),
+            ],
+        ),
+        EVENT_LINE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--no-sign conflicts with a seed"
+    );
 }
