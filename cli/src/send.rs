@@ -418,3 +418,76 @@ async fn print_events(mut receiver: Receiver) -> Outcome {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, HeaderValue, StatusCode};
+
+    /// A refused request, as the client reports it.
+    fn refused(
+        headers: &[(&'static str, &'static str)],
+        body: &'static str,
+    ) -> eventstream_tokio::Error {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        eventstream_tokio::Error::Status {
+            status: StatusCode::FORBIDDEN,
+            headers: Box::new(map),
+            body: bytes::Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    /// AWS's refusal: the error type from its header (without the URL after the colon), the
+    /// message from its JSON body, on one line; the kind stays `status`.
+    #[test]
+    fn aws_refusals_show_their_type_and_message() {
+        let error = refused(
+            &[(
+                "x-amzn-errortype",
+                "InvalidSignatureException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+            )],
+            "{\"message\":\"Signature expired: 20150830T123600Z is now earlier than\\n20150830T124600Z\"}",
+        );
+        assert_eq!(
+            error_line(&error),
+            (
+                "status".to_owned(),
+                "the server answered 403 Forbidden: InvalidSignatureException: Signature \
+                 expired: 20150830T123600Z is now earlier than 20150830T124600Z"
+                    .to_owned()
+            )
+        );
+    }
+
+    /// `evs serve`'s refusal names one of the project's kinds: that is the kind printed.
+    #[test]
+    fn our_servers_kind_is_the_kind() {
+        let error = refused(
+            &[],
+            "request_expired: signed 3600 s before the server's clock\n",
+        );
+        assert_eq!(
+            error_line(&error),
+            (
+                "request_expired".to_owned(),
+                "the server answered 403 Forbidden: signed 3600 s before the server's clock"
+                    .to_owned()
+            )
+        );
+        // Text that is not a kind stays in the detail.
+        let error = refused(&[], "Forbidden: go away");
+        assert_eq!(
+            error_line(&error),
+            (
+                "status".to_owned(),
+                "the server answered 403 Forbidden: Forbidden: go away".to_owned()
+            )
+        );
+        // Other errors keep their own kind and text.
+        let error = eventstream_tokio::Error::NoH2 { selected: None };
+        assert_eq!(error_line(&error).0, "alpn_not_h2");
+    }
+}
