@@ -12,7 +12,8 @@
 //! - opens `POST /stream-transcription` on `https://transcribestreaming.REGION.amazonaws.com:8443`
 //!   over TLS with ALPN `h2`, with the `x-amzn-transcribe-language-code`, `-sample-rate` and
 //!   `-media-encoding: pcm` headers (and channel identification for stereo), signed with SigV4
-//!   by the core's [`RequestSigner`], whose signature seeds the chain that signs every event;
+//!   by [`Client::open_signed`], which seeds the chain that signs every event with the
+//!   request's signature;
 //! - sends the audio as `AudioEvent` messages of 100 ms each, paced in real time (`--fast`
 //!   sends them at once), then ends the stream with the signed end frame;
 //! - prints each `TranscriptEvent`'s results as they arrive: `partial: ...` while Transcribe
@@ -29,8 +30,9 @@
 //! | `--fast` | | real-time pacing |
 //!
 //! Credentials come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, for temporary ones,
-//! `AWS_SESSION_TOKEN`. An application that wants profiles, SSO or instance roles takes them
-//! from `aws-config`'s provider chain (as `evs send` does) and builds [`Credentials`] from them.
+//! `AWS_SESSION_TOKEN`. An application that wants profiles, SSO or instance roles gives
+//! [`RequestSigning`] `aws-config`'s provider chain instead, through the adapter's
+//! `aws-credential-types` feature (`AwsCredentials`): fresh credentials for each stream.
 //!
 //! Against a local mirror server (`evs serve`, or `eventstream_tokio::mirror::Mirror`) the
 //! example works too: point `--endpoint` at it (with `--ca-cert` for a TLS mirror whose CA is
@@ -39,13 +41,13 @@
 //! and prints the count at the end (`echoed audio events: N`) rather than failing on them.
 
 use eventstream::frame::Message;
-use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
-use eventstream::sign::{Credentials, RequestSigner, SigningParams, SigningTime};
-use eventstream_tokio::{Client, ClientBuilder, Error};
+use eventstream::session::{EventBuilder, Mode, Role, SessionConfig, SessionEvent};
+use eventstream::sign::Credentials;
+use eventstream_tokio::{Client, ClientBuilder, Error, RequestSigning};
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// The signing name of Transcribe streaming.
 const SERVICE: &str = "transcribe";
@@ -313,7 +315,7 @@ pub(crate) struct Summary {
 pub(crate) enum RunError {
     /// The WAV file could not be read or is not 16-bit PCM.
     Wav(String),
-    /// The CA file, the request or its signature could not be set up.
+    /// The CA file or the request could not be set up.
     Setup(String),
     /// Setting up the client or the stream, or the stream itself, failed.
     Stream(Error),
@@ -380,27 +382,14 @@ pub(crate) async fn run(options: &Options, out: &mut impl Write) -> Result<Summa
             .header("x-amzn-transcribe-enable-channel-identification", "true")
             .header("x-amzn-transcribe-number-of-channels", "2");
     }
-    let (mut parts, ()) = request
+    let request = request
         .body(())
-        .map_err(|e| RunError::Setup(format!("a request http cannot hold: {e}")))?
-        .into_parts();
-    // Signed, as the AWS SDKs sign it (the client would add it after the signature otherwise).
-    parts.headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/vnd.amazon.eventstream"),
-    );
-    // One call signs the request and seeds the chain that signs every event with its signature.
-    let params = SigningParams::new(options.credentials.clone(), &options.region, SERVICE);
-    let time = SigningTime::from_system_time(SystemTime::now())
-        .map_err(|e| RunError::Setup(format!("the system clock: {e}")))?;
-    let signed = RequestSigner::new(params)
-        .sign(&mut parts, time)
-        .map_err(|e| RunError::Setup(format!("cannot sign the request: {e}")))?;
-    let session = Session::new(SessionConfig::new(Role::Client, Mode::HttpBinding))
-        .with_signer(signed.event_signer());
-    let (mut sender, mut receiver) = client
-        .open(http::Request::from_parts(parts, ()), session)
-        .await?;
+        .map_err(|e| RunError::Setup(format!("a request http cannot hold: {e}")))?;
+    // One call signs the request (SigV4 at the system clock's time, with the streaming payload
+    // hash) and seeds the chain that signs every event with the request's signature.
+    let signing = RequestSigning::new(options.credentials.clone(), &options.region, SERVICE);
+    let config = SessionConfig::new(Role::Client, Mode::HttpBinding);
+    let (mut sender, mut receiver) = client.open_signed(request, config, &signing).await?;
 
     let mut summary = Summary::default();
     let send = async {
