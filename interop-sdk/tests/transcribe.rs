@@ -13,57 +13,18 @@
 //! framing, our signing-chain verification and our end of stream (an unsigned response stream
 //! ends with END_STREAM alone, PROTOCOL.md section 2).
 //!
-//! Here the SDK talks cleartext: [`h2c_client`] gives it a hyper-util client that speaks HTTP/2
-//! only, with TCP_NODELAY. `tls.rs` has the same calls over TLS through the SDK's own HTTPS
+//! Here the SDK talks cleartext: [`h2c_http_client`] (eventstream-testkit) gives it a
+//! hyper-util client that speaks HTTP/2 only, with TCP_NODELAY. `tls.rs` has the same calls over TLS through the SDK's own HTTPS
 //! client, with the request signature verified too.
 
 mod common;
 
-use aws_smithy_runtime_api::client::http::{
-    http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::result::ConnectorError;
-use aws_smithy_runtime_api::http::Response;
-use aws_smithy_types::body::SdkBody;
 use common::{reporting, transcribe, ACCESS_KEY_ID, EVENTS, HANG, REGION, SECRET, SERVICE};
 use eventstream::sign::SigningParams;
+use eventstream_testkit::sdk_h2c::h2c_http_client;
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport};
-use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
-
-/// A cleartext HTTP/2 (prior knowledge) connector for the SDK, on hyper-util's client.
-#[derive(Clone, Debug)]
-struct H2c(hyper_util::client::legacy::Client<TcpConnector, SdkBody>);
-
-impl HttpConnector for H2c {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let client = self.0.clone();
-        HttpConnectorFuture::new(async move {
-            let request = request
-                .try_into_http1x()
-                .map_err(|e| ConnectorError::user(e.into()))?;
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| ConnectorError::io(e.into()))?;
-            Response::try_from(response.map(SdkBody::from_body_1_x))
-                .map_err(|e| ConnectorError::other(e.into(), None))
-        })
-    }
-}
-
-fn h2c_client() -> SharedHttpClient {
-    let mut tcp = TcpConnector::new();
-    tcp.set_nodelay(true);
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(tcp);
-    let connector = SharedHttpConnector::new(H2c(client));
-    http_client_fn(move |_, _| connector.clone())
-}
 
 /// Starts `mirror` on a loopback port; its stream reports come out of the receiver.
 async fn start(mirror: Mirror) -> (String, mpsc::UnboundedReceiver<MirrorReport>) {
@@ -83,7 +44,7 @@ fn verifying_mirror() -> Mirror {
 async fn sdk_against_unchecked_mirror() {
     tokio::time::timeout(HANG, async {
         let (addr, mut reports) = start(Mirror::new()).await;
-        let seen = transcribe(addr, h2c_client(), SECRET).await;
+        let seen = transcribe(addr, h2c_http_client(), SECRET).await;
         let report = reports.recv().await.unwrap();
         let context = format!("{seen:?}, {report:?}");
         assert!(
@@ -103,7 +64,7 @@ async fn sdk_against_unchecked_mirror() {
 async fn sdk_against_verifying_mirror() {
     tokio::time::timeout(HANG, async {
         let (addr, mut reports) = start(verifying_mirror()).await;
-        let seen = transcribe(addr, h2c_client(), SECRET).await;
+        let seen = transcribe(addr, h2c_http_client(), SECRET).await;
         let report = reports.recv().await.unwrap();
         let context = format!("{seen:?}, {report:?}");
         assert!(report.verified_chain(), "{context}");
@@ -123,7 +84,7 @@ async fn sdk_against_verifying_mirror() {
 async fn sdk_with_wrong_secret_is_refused() {
     tokio::time::timeout(HANG, async {
         let (addr, mut reports) = start(verifying_mirror()).await;
-        let seen = transcribe(addr, h2c_client(), "not-the-secret").await;
+        let seen = transcribe(addr, h2c_http_client(), "not-the-secret").await;
         let report = reports.recv().await.unwrap();
         let context = format!("{seen:?}, {report:?}");
         match &report.outcome {
