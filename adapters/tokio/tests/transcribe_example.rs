@@ -240,6 +240,29 @@ async fn example_against_tls_mirror() {
     .expect("hung");
 }
 
+/// Without `--fast` the audio goes out in real time: three 100 ms events take at least 200 ms
+/// (the first goes at once). A lower bound only, so a slow machine cannot fail it.
+#[tokio::test]
+async fn example_paces_audio_in_real_time() {
+    tokio::time::timeout(HANG, async {
+        let wav = temp_file("paced.wav", &wav_bytes(16_000, 1, 16, 4_800, false));
+        let (endpoint, ca, mut reports) = tls_mirror("paced").await;
+        let mut options = options(wav, endpoint, Some(ca), SECRET);
+        options.fast = false;
+        let started = std::time::Instant::now();
+        let summary = run(&options, &mut Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let elapsed = started.elapsed();
+        assert_eq!(summary.audio_events_sent, 3, "{summary:?}");
+        assert_eq!(summary.echoed_audio_events, 3, "{summary:?}");
+        assert!(reports.recv().await.unwrap().verified_chain());
+        assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+    })
+    .await
+    .expect("hung");
+}
+
 /// A wrong secret: the mirror answers 403 before any event, and the example says so.
 #[tokio::test]
 async fn example_with_wrong_secret_gets_403() {
