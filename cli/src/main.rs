@@ -197,8 +197,9 @@ enum Command {
     /// signature (with the secret of the request's access key id, from FILE), the credential
     /// scope (--region, default us-east-1; --service, default transcribe) and x-amz-date within
     /// --max-skew seconds (default 300) of the server's clock. A request that fails is answered
-    /// 403 with a one-line body naming the error's kind (request_expired, unknown_access_key,
-    /// signature_does_not_match, ...) and no stream; then the events' signing chain is verified
+    /// 403 and no stream, as AWS answers it (the exception in x-amzn-errortype, a JSON message)
+    /// naming the error's kind (request_expired, unknown_access_key, signature_does_not_match,
+    /// ...); then the events' signing chain is verified
     /// from the request's signature, and each event's :date within --max-skew too. With
     /// --access-key-id (and the secret) only the events' chains are verified, from the seed in
     /// each request's Authorization header; with neither, signed envelopes are unwrapped

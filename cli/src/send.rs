@@ -260,17 +260,29 @@ async fn open(
 }
 
 /// An adapter error as the kind and detail of its one line. A refused request (a status other
-/// than 200) says what the server said why: the kind is the server's when its body starts with
-/// one of this project's kinds (`evs serve` answers `request_expired: ...`); the detail adds
-/// AWS's `x-amzn-errortype` and the message of a JSON body, or the text of another.
+/// than 200) says what the server said why: the kind is the server's when it names one of this
+/// project's kinds, in its `x-eventstream-error-kind` header or at the start of its message
+/// (`evs serve` answers `{"message":"request_expired: ..."}`), and `status` otherwise; the
+/// detail adds AWS's exception (`x-amzn-errortype`) and the message of a JSON body, or the text
+/// of another.
 fn error_line(error: &eventstream_tokio::Error) -> (String, String) {
     let eventstream_tokio::Error::Status { headers, body, .. } = error else {
         return (error.kind().to_owned(), error.to_string());
     };
-    let mut kind = error.kind();
+    let known = |name: &str| {
+        kinds::KINDS
+            .iter()
+            .find(|(k, _)| *k == name.trim())
+            .map(|(k, _)| *k)
+    };
+    let mut kind = headers
+        .get(eventstream_tokio::ERROR_KIND_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(known)
+        .unwrap_or(error.kind());
     let mut detail = error.to_string();
     if let Some(errortype) = headers
-        .get("x-amzn-errortype")
+        .get(eventstream_tokio::AWS_ERROR_TYPE_HEADER)
         .and_then(|v| v.to_str().ok())
     {
         // AWS writes `InvalidSignatureException:http://internal.amazon.com/...`.
@@ -287,8 +299,8 @@ fn error_line(error: &eventstream_tokio::Error) -> (String, String) {
         })
         .unwrap_or_else(|| text.trim().to_owned());
     if let Some((named, rest)) = message.split_once(':') {
-        if let Some((known, _)) = kinds::KINDS.iter().find(|(k, _)| *k == named.trim()) {
-            kind = known;
+        if let Some(named) = known(named) {
+            kind = named;
             message = rest.trim().to_owned();
         }
     }
@@ -460,6 +472,34 @@ mod tests {
                     .to_owned()
             )
         );
+    }
+
+    /// `evs serve`'s refusal in AWS's shape: the kind from its header, the exception and the
+    /// message (without the kind it starts with) in the detail.
+    #[test]
+    fn our_servers_aws_shaped_refusal_gives_its_kind() {
+        let error = refused(
+            &[
+                ("x-amzn-errortype", "InvalidSignatureException"),
+                ("x-eventstream-error-kind", "request_expired"),
+            ],
+            "{\"message\":\"request_expired: Signature expired: the request was signed at 0 s\"}",
+        );
+        assert_eq!(
+            error_line(&error),
+            (
+                "request_expired".to_owned(),
+                "the server answered 403 Forbidden: InvalidSignatureException: Signature \
+                 expired: the request was signed at 0 s"
+                    .to_owned()
+            )
+        );
+        // A header that names no kind of this project is not taken for one.
+        let error = refused(
+            &[("x-eventstream-error-kind", "no_such_kind")],
+            "{\"message\":\"denied\"}",
+        );
+        assert_eq!(error_line(&error).0, "status");
     }
 
     /// `evs serve`'s refusal names one of the project's kinds: that is the kind printed.

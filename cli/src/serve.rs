@@ -231,8 +231,10 @@ pub(crate) struct VerifyArgs {
     ///
     /// A request with a bad signature, another region or service in its credential scope, an
     /// unknown access key, or an x-amz-date further than --max-skew from the server's clock is
-    /// refused with 403 Forbidden and a one-line body naming the error's kind (e.g.
-    /// `request_expired: ...`), before any event is echoed. The events are then verified from
+    /// refused with 403 Forbidden as an AWS service refuses it, before any event is echoed: the
+    /// exception in x-amzn-errortype (e.g. InvalidSignatureException), the error's kind in
+    /// x-eventstream-error-kind, and a JSON body whose message starts with the kind (e.g.
+    /// `{"message":"request_expired: ..."}`). The events are then verified from
     /// the request's signature, each :date within --max-skew of the server's clock too, so that
     /// a captured stream cannot be replayed later.
     #[arg(long, value_name = "FILE", conflicts_with = "access_key_id")]

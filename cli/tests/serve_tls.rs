@@ -304,8 +304,9 @@ fn evs_serve_over_tls_echoes_a_curl_post() {
     server.log_line("stream 1: 2 messages echoed, ended cleanly");
 }
 
-/// With --credentials, curl's unsigned request gets 403 and a body naming the kind, and
-/// nothing is echoed; the server logs the refusal.
+/// With --credentials, curl's unsigned request gets 403 in AWS's error shape (the exception in
+/// `x-amzn-errortype`, the kind in `x-eventstream-error-kind`, a JSON message starting with the
+/// kind), and nothing is echoed; the server logs the refusal.
 #[test]
 fn evs_serve_with_credentials_refuses_an_unsigned_curl_post() {
     if !curl_has_http2_and_tls() {
@@ -319,7 +320,10 @@ fn evs_serve_with_credentials_refuses_an_unsigned_curl_post() {
     server.log_line("verifying requests and events of 1 access key for us-east-1/transcribe, clock skew up to 300 s");
     let body = dir.write("frames.bin", frames());
     let answer = dir.0.join("answer.txt");
-    let out = run(curl(&pki, server.port, &body, &answer), b"");
+    let head = dir.0.join("head.txt");
+    let mut curl = curl(&pki, server.port, &body, &answer);
+    curl.arg("--dump-header").arg(&head);
+    let out = run(curl, b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -327,10 +331,28 @@ fn evs_serve_with_credentials_refuses_an_unsigned_curl_post() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout, "2 403");
+    let head = std::fs::read_to_string(&head).expect("the response head");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| {
+                let (n, v) = line.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} header: {head:?}"))
+    };
+    assert_eq!(header("content-type"), "application/json");
+    assert_eq!(
+        header("x-amzn-errortype"),
+        "MissingAuthenticationTokenException"
+    );
+    assert_eq!(header("x-eventstream-error-kind"), "missing_authorization");
     let answer = std::fs::read_to_string(&answer).expect("the response body");
+    let json: serde_json::Value = serde_json::from_str(&answer).expect("a JSON body");
     assert!(
-        answer.starts_with("missing_authorization: "),
-        "the body names the kind: {answer:?}"
+        json["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("missing_authorization: ")),
+        "the message names the kind: {answer:?}"
     );
     server.log_line("stream 1: refused, 403 Forbidden: missing_authorization: ");
 }

@@ -128,7 +128,9 @@ async fn sdk_over_tls_refuses_an_untrusted_certificate() {
 }
 
 /// A wrong secret: the mirror refuses the request with 403 before any stream is accepted, and
-/// the SDK's call fails with that status.
+/// the SDK's call fails with that status, its error's metadata read from the mirror's AWS-shaped
+/// answer: the code `InvalidSignatureException` (from `x-amzn-errortype`), the message naming
+/// the project's kind.
 #[tokio::test]
 async fn sdk_over_tls_with_wrong_secret_gets_403() {
     tokio::time::timeout(HANG, async {
@@ -147,6 +149,16 @@ async fn sdk_over_tls_with_wrong_secret_gets_403() {
         assert_eq!(seen.unknown, 0, "{context}");
         assert!(seen.started.is_err(), "the call must fail: {context}");
         assert_eq!(seen.refused_with, Some(403), "{context}");
+        assert_eq!(
+            seen.error_code.as_deref(),
+            Some("InvalidSignatureException"),
+            "{context}"
+        );
+        assert_eq!(
+            seen.error_message.as_deref(),
+            Some("signature_does_not_match: the request signature does not match"),
+            "{context}"
+        );
     })
     .await
     .expect("hung");

@@ -101,6 +101,8 @@ async fn sdk_with_wrong_secret_is_refused() {
         // The request itself was accepted (the mirror checks no request signature here).
         assert_eq!(seen.started, Ok(()), "{context}");
         assert_eq!(seen.refused_with, None, "{context}");
+        assert_eq!(seen.error_code, None, "{context}");
+        assert_eq!(seen.error_message, None, "{context}");
         assert_eq!(seen.unknown, 0, "{context}");
         assert!(seen.end.is_err(), "the receive must fail: {context}");
     })

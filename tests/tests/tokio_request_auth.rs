@@ -1,7 +1,8 @@
 //! The mirror with request verification (`Mirror::with_request_verifier`), over loopback: a
 //! request signed with the core's `RequestSigner` is accepted and its signed events echoed; a
 //! wrong secret, an unknown access key and a request replayed after its window (the server's
-//! clock moved, no sleeping) get `403` with the error's kind and no stream; an event whose
+//! clock moved, no sleeping) get `403` in AWS's error shape (the exception an AWS service names,
+//! a JSON message) with the error's kind and no stream; an event whose
 //! `:date` is outside the window fails the stream.
 
 mod tokio_common;
@@ -12,8 +13,7 @@ use eventstream::sign::{
     StaticSecrets,
 };
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport, Secrets};
-use eventstream_tokio::{Client, Error, Receiver, ServerBuilder, EVENT_STREAM_CONTENT_TYPE};
-use http::StatusCode;
+use eventstream_tokio::{Client, ServerBuilder, EVENT_STREAM_CONTENT_TYPE};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -92,44 +92,31 @@ fn now() -> SigningTime {
     SigningTime::from_system_time(SystemTime::now()).expect("a usable clock")
 }
 
-/// The response of a refused stream: its status and body.
-async fn refusal(mut receiver: Receiver) -> (StatusCode, String) {
-    match receiver.recv().await {
-        Some(Err(Error::Status { status, body, .. })) => {
-            (status, String::from_utf8_lossy(&body).into_owned())
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-/// Sends `request` with `session`, expects `403` whose body starts with `kind`, and the
-/// mirror's report of it: refused, nothing echoed, with that kind.
+/// Sends `request` with `session`, expects `403` in AWS's error shape naming `exception` and
+/// `kind`, and the mirror's report of it: refused, nothing echoed, with that kind. Returns the
+/// error's message.
 async fn assert_forbidden(
     client: &Client,
     request: http::Request<()>,
     session: Session,
     reports: &mut mpsc::UnboundedReceiver<MirrorReport>,
+    exception: &str,
     kind: &str,
-) {
-    let (mut sender, receiver) = client.open(request, session).await.expect("opens");
+) -> String {
+    let (mut sender, mut receiver) = client.open(request, session).await.expect("opens");
     // An event the mirror must not echo: it refuses before accepting the stream.
     let _ = sender.send(numbered_event(0, 0, 10)).await;
-    let (status, body) = refusal(receiver).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(
-        body.starts_with(&format!("{kind}: ")),
-        "the body names the kind {kind}: {body:?}"
-    );
-    assert!(
-        body.ends_with('\n') && body.lines().count() == 1,
-        "{body:?}"
-    );
+    let message = match receiver.recv().await {
+        Some(Err(e)) => assert_aws_refusal(&e, exception, kind),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
     let report = reports.recv().await.expect("a report");
     assert_eq!(report.echoed, 0);
     match report.outcome {
         MirrorOutcome::Unverified(e) => assert_eq!(e.kind(), kind),
         other => panic!("expected an unverified request, got {other:?}"),
     }
+    message
 }
 
 /// Sends three events on an accepted stream and expects each echoed, then the clean end.
@@ -189,6 +176,7 @@ async fn a_wrong_secret_gets_403() {
             request,
             session,
             &mut reports,
+            "InvalidSignatureException",
             "signature_does_not_match",
         )
         .await;
@@ -208,14 +196,20 @@ async fn an_unknown_access_key_gets_403() {
         let stranger = Credentials::new("AKIDNOBODYKNOWS", "a secret");
         let (request, signed) = signed_request(addr, stranger, now());
         let session = session_for(&signed);
-        assert_forbidden(
+        let message = assert_forbidden(
             &client,
             request,
             session,
             &mut reports,
+            "UnrecognizedClientException",
             "unknown_access_key",
         )
         .await;
+        // The access key id is quoted in the detail: the JSON body escapes the quotes.
+        assert_eq!(
+            message,
+            "unknown_access_key: unknown access key id \"AKIDNOBODYKNOWS\""
+        );
     })
     .await;
 }
@@ -233,6 +227,7 @@ async fn an_unsigned_request_gets_403() {
             request,
             session,
             &mut reports,
+            "MissingAuthenticationTokenException",
             "missing_authorization",
         )
         .await;
@@ -258,25 +253,35 @@ async fn a_request_replayed_after_its_window_gets_403_request_expired() {
 
         // Past it: the replay is refused before any event.
         clock.set(WINDOW + 2);
-        assert_forbidden(
+        let message = assert_forbidden(
             &client,
             request.clone(),
             session_for(&signed),
             &mut reports,
+            "InvalidSignatureException",
             "request_expired",
         )
         .await;
+        assert!(
+            message.starts_with("request_expired: Signature expired: "),
+            "AWS's words: {message:?}"
+        );
 
         // A server clock behind the request by more than the window: refused too.
         clock.set(-(WINDOW + 2));
-        assert_forbidden(
+        let message = assert_forbidden(
             &client,
             request,
             session_for(&signed),
             &mut reports,
+            "InvalidSignatureException",
             "request_expired",
         )
         .await;
+        assert!(
+            message.starts_with("request_expired: Signature not yet current: "),
+            "AWS's words: {message:?}"
+        );
     })
     .await;
 }

@@ -120,7 +120,8 @@ pub use credentials::AwsCredentials;
 pub use credentials::{CredentialsFuture, ProvideCredentials, RequestSigning};
 pub use error::Error;
 pub use server::{
-    Incoming, ServerBuilder, ServerConnection, REJECT_DRAIN_LIMIT, REJECT_DRAIN_TIME,
+    Incoming, ServerBuilder, ServerConnection, AWS_ERROR_TYPE_HEADER, ERROR_KIND_HEADER,
+    REJECT_DRAIN_LIMIT, REJECT_DRAIN_TIME,
 };
 pub use stream::{Receiver, Sender, MAX_ERROR_BODY_LEN};
 

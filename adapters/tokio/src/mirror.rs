@@ -23,7 +23,8 @@
 //!
 //! With a [request verifier](Mirror::with_request_verifier), each request's own SigV4
 //! signature, credential scope and `x-amz-date` are checked first, as an AWS service does: a
-//! bad one is answered `403` with its error's kind, before any stream is accepted; the events
+//! bad one is answered `403` as AWS answers it (the exception in `x-amzn-errortype`, a JSON
+//! `message`) with its error's kind, before any stream is accepted; the events
 //! are then checked from the request's signature, each `:date` within the verifier's window.
 //! [With TLS](Mirror::with_tls) (a PEM certificate and key, ALPN `h2`), every connection is
 //! served over TLS.
@@ -119,8 +120,8 @@ pub enum MirrorOutcome {
     /// The request was refused with this status (405 or 415).
     Rejected(StatusCode),
     /// The request failed [verification](Mirror::with_request_verifier) and was refused,
-    /// `403 Forbidden` with a body naming the error's kind (`500` when the server's clock is
-    /// unusable), before any stream was accepted.
+    /// `403 Forbidden` in AWS's error shape naming the error's kind (`500` when the server's
+    /// clock is unusable), before any stream was accepted.
     Unverified(Error),
     /// The request was bad (a bad frame, a broken chain, a sequencing error, no usable seed):
     /// one `error` message was sent, then the response ended.
@@ -157,9 +158,11 @@ impl Mirror {
     ///   verifier's), access key (looked up in the verifier's [`SecretStore`]) and `x-amz-date`,
     ///   which must lie within the verifier's skew window around the server's clock
     ///   ([`max_skew`](RequestVerifier::max_skew), 5 minutes by default). A request that fails is
-    ///   refused with `403 Forbidden` and a one-line `text/plain` body, `<kind>: <detail>` (for
-    ///   example `request_expired: ...`): no stream is accepted and nothing is echoed
-    ///   ([`MirrorOutcome::Unverified`]);
+    ///   refused with `403 Forbidden` in AWS's error shape ([`Incoming::reject_unverified`]):
+    ///   `x-amzn-errortype` names the exception an AWS service sends (`InvalidSignatureException`,
+    ///   `UnrecognizedClientException`, ...), `x-eventstream-error-kind` this project's kind, and
+    ///   the JSON body's `message` is `<kind>: <detail>` (for example `request_expired: ...`):
+    ///   no stream is accepted and nothing is echoed ([`MirrorOutcome::Unverified`]);
     /// - then the events' chain, seeded with the request's signature
     ///   ([`VerifiedRequest::event_verifier`](eventstream::sign::VerifiedRequest::event_verifier)),
     ///   each event's `:date` within the same window: a broken chain or an event dated outside
@@ -361,16 +364,7 @@ impl Mirror {
             Some(verifier) => match incoming.verify(verifier) {
                 Ok(verified) => Some(verified),
                 Err(e) => {
-                    let (status, text) = match &e {
-                        Error::RequestVerify(cause) => {
-                            (StatusCode::FORBIDDEN, format!("{}: {cause}\n", e.kind()))
-                        }
-                        _ => (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            format!("{}: {e}\n", e.kind()),
-                        ),
-                    };
-                    report.outcome = match incoming.reject(status, text).await {
+                    report.outcome = match incoming.reject_unverified(&e).await {
                         Ok(()) => MirrorOutcome::Unverified(e),
                         Err(failed) => MirrorOutcome::Failed(failed),
                     };

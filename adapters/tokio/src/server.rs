@@ -812,13 +812,12 @@ impl Incoming {
     /// Call it before [`accept`](Self::accept), and give the session
     /// [`VerifiedRequest::event_verifier`], which checks the events' chain from the request's
     /// signature and each event's `:date` against the same window; on failure, answer with
-    /// [`reject`](Self::reject) (`403 Forbidden`), as the [mirror](crate::mirror::Mirror::with_request_verifier)
-    /// does.
+    /// [`reject_unverified`](Self::reject_unverified) (`403 Forbidden` in AWS's error shape), as
+    /// the [mirror](crate::mirror::Mirror::with_request_verifier) does.
     ///
     /// ```no_run
     /// use eventstream::session::{Mode, Role, Session, SessionConfig};
     /// use eventstream::sign::{Credentials, RequestVerifier};
-    /// use http::StatusCode;
     ///
     /// # async fn doc(incoming: eventstream_tokio::Incoming) -> Result<(), eventstream_tokio::Error> {
     /// let verifier = RequestVerifier::new(Credentials::new("AKID", "secret"), "us-east-1", "demo");
@@ -830,7 +829,7 @@ impl Incoming {
     ///         // ...
     /// #       drop((sender, receiver));
     ///     }
-    ///     Err(e) => incoming.reject(StatusCode::FORBIDDEN, format!("{}\n", e.kind())).await?,
+    ///     Err(e) => incoming.reject_unverified(&e).await?,
     /// }
     /// # Ok(())
     /// # }
@@ -926,15 +925,94 @@ impl Incoming {
     /// # Errors
     ///
     /// The stream's failure: [`Error::Reset`] when the client reset it before the answer.
-    pub async fn reject(mut self, status: StatusCode, body: impl Into<Bytes>) -> Result<(), Error> {
-        let body = body.into();
-        let drained = self.drain_body().await;
+    pub async fn reject(self, status: StatusCode, body: impl Into<Bytes>) -> Result<(), Error> {
         let mut response = http::Response::new(());
         *response.status_mut() = status;
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        self.refuse(response, body.into()).await
+    }
+
+    /// Refuses the stream as an AWS service refuses a request, in the error shape the AWS SDKs
+    /// read: `status`, the headers `content-type: application/json`,
+    /// `x-amzn-errortype: <exception>` and [`x-eventstream-error-kind: <kind>`](ERROR_KIND_HEADER),
+    /// and the body `{"message":"<kind>: <detail>"}` (JSON-escaped). An SDK reports `exception`
+    /// as the error's code and the message as its message; this project's clients (`evs send`)
+    /// read the kind from its header. The request body is drained first, as by
+    /// [`reject`](Self::reject).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `exception` or `kind` cannot be an HTTP header value; otherwise
+    /// as [`reject`](Self::reject).
+    pub async fn reject_aws(
+        self,
+        status: StatusCode,
+        exception: &str,
+        kind: &str,
+        detail: impl fmt::Display,
+    ) -> Result<(), Error> {
+        let (Ok(exception), Ok(kind_value)) = (
+            HeaderValue::from_str(exception),
+            HeaderValue::from_str(kind),
+        ) else {
+            return Err(Error::Config(
+                "an AWS error's exception and kind must be HTTP header values",
+            ));
+        };
+        let mut response = http::Response::new(());
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(AWS_ERROR_TYPE_HEADER, exception);
+        headers.insert(ERROR_KIND_HEADER, kind_value);
+        let mut body = String::from("{\"message\":\"");
+        push_json_escaped(&mut body, &format!("{kind}: {detail}"));
+        body.push_str("\"}");
+        self.refuse(response, Bytes::from(body)).await
+    }
+
+    /// Refuses a request that [`verify`](Self::verify) failed, with
+    /// [`reject_aws`](Self::reject_aws): `403 Forbidden` and the exception an AWS service names
+    /// for the failure ([`RequestVerifyError::aws_error_code`](eventstream::sign::RequestVerifyError::aws_error_code): `InvalidSignatureException` for
+    /// a wrong signature or one outside the skew window, `UnrecognizedClientException` for an
+    /// unknown access key or session token, `MissingAuthenticationTokenException` without
+    /// `Authorization`, `IncompleteSignatureException` for a malformed one), the message
+    /// `<kind>: <detail>`. Another error (the server's clock outside the years 0 to 9999) is
+    /// the server's fault: `500 Internal Server Error`, `InternalFailure`.
+    ///
+    /// # Errors
+    ///
+    /// As [`reject`](Self::reject).
+    pub async fn reject_unverified(self, error: &Error) -> Result<(), Error> {
+        match error {
+            Error::RequestVerify(cause) => {
+                self.reject_aws(
+                    StatusCode::FORBIDDEN,
+                    cause.aws_error_code(),
+                    cause.kind(),
+                    cause,
+                )
+                .await
+            }
+            other => {
+                self.reject_aws(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    other.kind(),
+                    other,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Sends a refusal's head and body, after draining the request body.
+    async fn refuse(mut self, response: http::Response<()>, body: Bytes) -> Result<(), Error> {
+        let drained = self.drain_body().await;
+        let status = response.status();
         tracing::debug!(parent: &self.span, %status, drained, "rejected");
         let mut send = match self.respond.send_response(response, body.is_empty()) {
             Ok(send) => send,
@@ -992,6 +1070,31 @@ impl Incoming {
             }
             Poll::Ready(Err(e)) if e.is_io() || e.is_remote() => Error::from_h2(e),
             _ => Error::from_h2(err),
+        }
+    }
+}
+
+/// The header of [`Incoming::reject_aws`]'s answers that names the AWS exception
+/// (`InvalidSignatureException`, ...), as AWS services send it.
+pub const AWS_ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
+
+/// The header of [`Incoming::reject_aws`]'s answers that names this project's error kind
+/// (`signature_does_not_match`, `request_expired`, ...), which the AWS exception alone does
+/// not tell apart.
+pub const ERROR_KIND_HEADER: &str = "x-eventstream-error-kind";
+
+/// Appends `text` to `out` as the inside of a JSON string: quotes, backslashes and control
+/// characters escaped.
+fn push_json_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
         }
     }
 }

@@ -168,7 +168,10 @@ pub enum RequestVerifyError {
     #[error("the x-amz-date header is not a YYYYMMDDTHHMMSSZ time")]
     InvalidDate,
     /// The request was signed further from the verifier's time than the allowed clock skew.
-    #[error("the request was signed at {signed_at} s, {now} s now, more than the allowed {max_skew} s apart")]
+    #[error(
+        "{}: the request was signed at {signed_at} s, {now} s now, more than the allowed {max_skew} s apart",
+        expiry(.signed_at, .now)
+    )]
     RequestExpired {
         /// The `x-amz-date`, in seconds since the Unix epoch.
         signed_at: i64,
@@ -205,6 +208,15 @@ pub enum RequestVerifyError {
     SignatureDoesNotMatch,
 }
 
+/// AWS's words for a request signed too long ago, or too far ahead of the verifier's clock.
+fn expiry(signed_at: &i64, now: &i64) -> &'static str {
+    if signed_at < now {
+        "Signature expired"
+    } else {
+        "Signature not yet current"
+    }
+}
+
 impl RequestVerifyError {
     /// A stable `snake_case` name: `missing_authorization`, `malformed_authorization`,
     /// `unsupported_algorithm`, `missing_signed_header`, `missing_date`, `invalid_date`,
@@ -223,6 +235,42 @@ impl RequestVerifyError {
             RequestVerifyError::UnknownAccessKey { .. } => "unknown_access_key",
             RequestVerifyError::InvalidSecurityToken => "invalid_security_token",
             RequestVerifyError::SignatureDoesNotMatch => "signature_does_not_match",
+        }
+    }
+
+    /// The exception an AWS service names for this failure (in its `x-amzn-errortype` header
+    /// and the `__type` of a JSON error body), for a server that answers as AWS does:
+    ///
+    /// - `MissingAuthenticationTokenException`: no `Authorization` header;
+    /// - `IncompleteSignatureException`: a signature that does not follow SigV4's form (a
+    ///   malformed `Authorization`, another algorithm, a signed header or `x-amz-date` missing,
+    ///   a date not in `YYYYMMDDTHHMMSSZ`);
+    /// - `InvalidSignatureException`: a well-formed signature that is wrong (its value, its
+    ///   credential scope, or a time outside the skew window: AWS's "Signature expired");
+    /// - `UnrecognizedClientException`: an access key or session token the service does not
+    ///   know ("The security token included in the request is invalid").
+    ///
+    /// ```
+    /// use eventstream::sign::RequestVerifyError;
+    ///
+    /// let e = RequestVerifyError::SignatureDoesNotMatch;
+    /// assert_eq!(e.aws_error_code(), "InvalidSignatureException");
+    /// let e = RequestVerifyError::InvalidSecurityToken;
+    /// assert_eq!(e.aws_error_code(), "UnrecognizedClientException");
+    /// ```
+    pub const fn aws_error_code(&self) -> &'static str {
+        match self {
+            RequestVerifyError::MissingAuthorization => "MissingAuthenticationTokenException",
+            RequestVerifyError::MalformedAuthorization { .. }
+            | RequestVerifyError::UnsupportedAlgorithm { .. }
+            | RequestVerifyError::MissingSignedHeader { .. }
+            | RequestVerifyError::MissingDate
+            | RequestVerifyError::InvalidDate => "IncompleteSignatureException",
+            RequestVerifyError::RequestExpired { .. }
+            | RequestVerifyError::ScopeMismatch { .. }
+            | RequestVerifyError::SignatureDoesNotMatch => "InvalidSignatureException",
+            RequestVerifyError::UnknownAccessKey { .. }
+            | RequestVerifyError::InvalidSecurityToken => "UnrecognizedClientException",
         }
     }
 }

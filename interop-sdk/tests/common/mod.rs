@@ -2,6 +2,7 @@
 //! mirror's stream reports.
 
 use aws_sdk_transcribestreaming::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_transcribestreaming::error::ProvideErrorMetadata as _;
 use aws_sdk_transcribestreaming::primitives::Blob;
 use aws_sdk_transcribestreaming::types::{AudioEvent, AudioStream, LanguageCode, MediaEncoding};
 use aws_sdk_transcribestreaming::Client;
@@ -22,12 +23,15 @@ const CHUNK: usize = 3200; // 100 ms of 16 kHz 16-bit mono PCM
 pub(crate) const HANG: Duration = Duration::from_secs(60);
 
 /// What the SDK saw: how `send()` went (`Err` with the error chain when the call itself
-/// failed, and then the HTTP status that refused it, if a response came), the `Unknown` events received, then
-/// how `recv()` ended (`Ok(())` for `Ok(None)`).
+/// failed, and then the HTTP status that refused it, if a response came, and the code and
+/// message of the error's metadata, as the SDK parsed them from the response), the `Unknown`
+/// events received, then how `recv()` ended (`Ok(())` for `Ok(None)`).
 #[derive(Debug)]
 pub(crate) struct Seen {
     pub(crate) started: Result<(), String>,
     pub(crate) refused_with: Option<u16>,
+    pub(crate) error_code: Option<String>,
+    pub(crate) error_message: Option<String>,
     pub(crate) unknown: usize,
     pub(crate) end: Result<(), String>,
 }
@@ -65,6 +69,8 @@ pub(crate) async fn transcribe(
         Err(e) => {
             return Seen {
                 refused_with: e.raw_response().map(|r| r.status().as_u16()),
+                error_code: e.code().map(str::to_owned),
+                error_message: e.message().map(str::to_owned),
                 started: Err(chain(&e)),
                 unknown: 0,
                 end: Err("never started".into()),
@@ -80,6 +86,8 @@ pub(crate) async fn transcribe(
                 return Seen {
                     started: Ok(()),
                     refused_with: None,
+                    error_code: None,
+                    error_message: None,
                     unknown,
                     end: Ok(()),
                 }
@@ -88,6 +96,8 @@ pub(crate) async fn transcribe(
                 return Seen {
                     started: Ok(()),
                     refused_with: None,
+                    error_code: None,
+                    error_message: None,
                     unknown,
                     end: Err(chain(&e)),
                 }

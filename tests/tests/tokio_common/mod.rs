@@ -169,3 +169,38 @@ pub fn test_pki() -> TestPki {
         key: key.serialize_pem(),
     }
 }
+
+/// Checks a refusal in AWS's error shape, as `Incoming::reject_unverified` answers: `403`,
+/// `content-type: application/json`, the AWS `exception` in `x-amzn-errortype`, this project's
+/// `kind` in `x-eventstream-error-kind`, and a JSON body whose `message` starts with
+/// `<kind>: `. Returns the message.
+pub fn assert_aws_refusal(error: &eventstream_tokio::Error, exception: &str, kind: &str) -> String {
+    let eventstream_tokio::Error::Status {
+        status,
+        headers,
+        body,
+    } = error
+    else {
+        panic!("expected a refusal, got {error:?}")
+    };
+    assert_eq!(*status, http::StatusCode::FORBIDDEN, "{body:?}");
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(header("content-type"), Some("application/json"));
+    assert_eq!(
+        header(eventstream_tokio::AWS_ERROR_TYPE_HEADER),
+        Some(exception),
+        "{body:?}"
+    );
+    assert_eq!(
+        header(eventstream_tokio::ERROR_KIND_HEADER),
+        Some(kind),
+        "{body:?}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
+    let message = json["message"].as_str().expect("a message").to_owned();
+    assert!(
+        message.starts_with(&format!("{kind}: ")),
+        "the message names the kind {kind}: {message:?}"
+    );
+    message
+}
