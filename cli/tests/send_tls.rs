@@ -1,15 +1,15 @@
 //! `evs send https://...` against the tokio adapter's mirror over TLS, with a CA made at test time
-//! (`rcgen`) and `--ca-cert`: the request is SigV4-signed with credentials from the standard chain
-//! (the environment, a profile file) or the flags, the server verifies it and the event chain,
-//! and every failure the user can meet (no credentials, an untrusted certificate, no ALPN `h2`, an
-//! expired request, an unknown key, a wrong secret) is one `error: <kind>: ...` line and exit
-//! status 1. Also `evs send` to `evs serve` over TLS, and the test-only `--seed-signature` in
-//! cleartext.
+//! (testkit's `pki`, with `rcgen`) and `--ca-cert`: the request is SigV4-signed with credentials
+//! from the standard chain (the environment, a profile file) or the flags, the server verifies it
+//! and the event chain, and every failure the user can meet (no credentials, an untrusted
+//! certificate, no ALPN `h2`, an expired request, an unknown key, a wrong secret) is one
+//! `error: <kind>: ...` line and exit status 1. Also `evs send` to `evs serve` over TLS, and the
+//! test-only `--seed-signature` in cleartext.
 
 use eventstream::sign::{Credentials, RequestVerifier, StaticSecrets};
+use eventstream_testkit::pki::{test_pki, TestPki};
 use eventstream_tokio::mirror::{Mirror, MirrorReport, Secrets};
 use eventstream_tokio::ServerBuilder;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,37 +52,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A throwaway CA, and the server's certificate and key for 127.0.0.1 and localhost signed by
-/// it, as PEM.
-struct Pki {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
-
-fn pki() -> Pki {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().expect("a CA key");
-    let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("server params");
-    let key = KeyPair::generate().expect("a server key");
-    let cert = leaf
-        .signed_by(&key, &issuer)
-        .expect("the server certificate");
-    Pki {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
-
 /// A mirror over TLS on a loopback port, on a runtime of its own; it reports each stream.
 struct TlsMirror {
     addr: SocketAddr,
@@ -116,12 +85,10 @@ impl TlsMirror {
 
     /// A mirror that verifies requests (the test key only) and event chains, whose clock is
     /// `offset` ahead of the system's.
-    fn verifying(pki: &Pki, offset: Duration) -> TlsMirror {
-        let tls = eventstream_tokio::tls::server_config_from_pem(
-            pki.cert_pem.as_bytes(),
-            pki.key_pem.as_bytes(),
-        )
-        .expect("the server's TLS configuration");
+    fn verifying(pki: &TestPki, offset: Duration) -> TlsMirror {
+        let tls =
+            eventstream_tokio::tls::server_config_from_pem(pki.cert.as_bytes(), pki.key.as_bytes())
+                .expect("the server's TLS configuration");
         let users: StaticSecrets = [Credentials::new(ACCESS_KEY_ID, SECRET)]
             .into_iter()
             .collect();
@@ -174,9 +141,9 @@ fn run(mut cmd: Command, stdin: &str) -> Output {
 }
 
 /// Writes the CA certificate to a file and returns its path.
-fn ca_file(home: &TempDir, pki: &Pki) -> PathBuf {
+fn ca_file(home: &TempDir, pki: &TestPki) -> PathBuf {
     let path = home.path("ca.pem");
-    std::fs::write(&path, &pki.ca_pem).expect("CA written");
+    std::fs::write(&path, &pki.ca).expect("CA written");
     path
 }
 
@@ -205,7 +172,7 @@ fn path_str(path: &Path) -> &str {
 #[test]
 fn signed_send_over_tls_with_chain_credentials_is_verified() {
     let home = TempDir::new("chain");
-    let pki = pki();
+    let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let server = TlsMirror::verifying(&pki, Duration::ZERO);
     let url = server.url();
@@ -239,7 +206,7 @@ fn signed_send_over_tls_with_chain_credentials_is_verified() {
 #[test]
 fn profile_credentials_are_used() {
     let home = TempDir::new("profile");
-    let pki = pki();
+    let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let credentials = home.path("credentials");
     std::fs::write(
@@ -288,7 +255,7 @@ fn no_credentials_is_one_error_line() {
 #[test]
 fn untrusted_certificate_is_a_tls_error() {
     let home = TempDir::new("untrusted");
-    let pki = pki();
+    let pki = test_pki();
     let server = TlsMirror::verifying(&pki, Duration::ZERO);
     let url = server.url();
     let mut args = vec!["send", &url, "--access-key-id", ACCESS_KEY_ID];
@@ -302,13 +269,11 @@ fn untrusted_certificate_is_a_tls_error() {
 #[test]
 fn a_server_without_alpn_h2_is_refused() {
     let home = TempDir::new("alpn");
-    let pki = pki();
+    let pki = test_pki();
     let ca = ca_file(&home, &pki);
-    let tls = eventstream_tokio::tls::server_config_from_pem(
-        pki.cert_pem.as_bytes(),
-        pki.key_pem.as_bytes(),
-    )
-    .expect("TLS configuration");
+    let tls =
+        eventstream_tokio::tls::server_config_from_pem(pki.cert.as_bytes(), pki.key.as_bytes())
+            .expect("TLS configuration");
     let mut config = (*tls).clone();
     config.alpn_protocols.clear();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -350,7 +315,7 @@ fn a_server_without_alpn_h2_is_refused() {
 #[test]
 fn refused_requests_give_the_servers_kind() {
     let home = TempDir::new("refused");
-    let pki = pki();
+    let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let late = TlsMirror::verifying(&pki, Duration::from_secs(3600));
     let on_time = TlsMirror::verifying(&pki, Duration::ZERO);
@@ -438,15 +403,15 @@ impl Drop for EvsServe {
 #[test]
 fn evs_send_to_evs_serve_over_tls_with_temporary_credentials() {
     let home = TempDir::new("serve");
-    let pki = pki();
+    let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let (cert, key, credentials) = (
         home.path("cert.pem"),
         home.path("key.pem"),
         home.path("users"),
     );
-    std::fs::write(&cert, &pki.cert_pem).expect("certificate written");
-    std::fs::write(&key, &pki.key_pem).expect("key written");
+    std::fs::write(&cert, &pki.cert).expect("certificate written");
+    std::fs::write(&key, &pki.key).expect("key written");
     std::fs::write(
         &credentials,
         format!("# the test's user\n{ACCESS_KEY_ID} {SECRET} {SESSION_TOKEN}\n"),

@@ -59,26 +59,11 @@ struct Pki {
 }
 
 fn pki(dir: &TempDir) -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "evs serve test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("a CA key"))
-        .expect("a CA");
-    let key = KeyPair::generate().expect("a server key");
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("server params");
-    let cert = params.signed_by(&key, &ca).expect("a server certificate");
+    let pem = eventstream_testkit::pki::test_pki();
     Pki {
-        ca: dir.write("ca.pem", ca.pem()),
-        cert: dir.write("server.pem", cert.pem()),
-        key: dir.write("server.key", key.serialize_pem()),
+        ca: dir.write("ca.pem", pem.ca),
+        cert: dir.write("server.pem", pem.cert),
+        key: dir.write("server.key", pem.key),
     }
 }
 

@@ -21,37 +21,21 @@ use common::{reporting, transcribe, ACCESS_KEY_ID, EVENTS, HANG, REGION, SECRET,
 use eventstream::sign::{Credentials, RequestVerifier};
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport, Secrets};
 use eventstream_tokio::tls::server_config_from_pem;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// A throwaway CA and a server certificate it signed for `127.0.0.1`.
+/// A throwaway CA (testkit's) and the mirror's TLS configuration with the certificate it
+/// issued for `127.0.0.1` and `localhost`.
 struct TestPki {
     ca_pem: String,
     server: Arc<rustls::ServerConfig>,
 }
 
 fn test_pki() -> TestPki {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    let server =
-        server_config_from_pem(leaf.pem().as_bytes(), leaf_key.serialize_pem().as_bytes()).unwrap();
+    let pki = eventstream_testkit::pki::test_pki();
     TestPki {
-        ca_pem: ca_cert.pem(),
-        server,
+        server: server_config_from_pem(pki.cert.as_bytes(), pki.key.as_bytes()).unwrap(),
+        ca_pem: pki.ca,
     }
 }
 

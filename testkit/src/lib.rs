@@ -7,13 +7,17 @@
 //!   platform, for simulations and randomized splits;
 //! - [`hex`]: lowercase hex out, either case in;
 //! - `sdk_h2c` (feature `sdk-h2c`): a cleartext HTTP/2 client for the AWS SDK for Rust, to point
-//!   the SDK at the mirror on a loopback port (the end-to-end benchmark).
+//!   the SDK at the mirror on a loopback port (the end-to-end benchmark);
+//! - `pki` (feature `pki`): a throwaway CA and a server certificate it issued, for the TLS
+//!   tests.
 //!
 //! A dev-only crate: never published, no dependencies without a feature, so that any crate of
 //! the workspace (the core included) can take it as a dev-dependency without a cycle.
 
 pub mod alloc;
 pub mod hex;
+#[cfg(feature = "pki")]
+pub mod pki;
 mod rng;
 #[cfg(feature = "sdk-h2c")]
 pub mod sdk_h2c;

@@ -80,30 +80,14 @@ fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// A throwaway CA and, signed by it, a certificate for `127.0.0.1`: the CA's PEM and a server
-/// configuration offering ALPN `h2`.
+/// A throwaway CA (testkit's) and, signed by it, a certificate for `127.0.0.1` and `localhost`:
+/// the CA's PEM and a server configuration offering ALPN `h2`.
 fn test_pki() -> (String, Arc<rustls::ServerConfig>) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    let server = eventstream_tokio::tls::server_config_from_pem(
-        leaf.pem().as_bytes(),
-        leaf_key.serialize_pem().as_bytes(),
-    )
-    .unwrap();
-    (ca_cert.pem(), server)
+    let pki = eventstream_testkit::pki::test_pki();
+    let server =
+        eventstream_tokio::tls::server_config_from_pem(pki.cert.as_bytes(), pki.key.as_bytes())
+            .unwrap();
+    (pki.ca, server)
 }
 
 fn options(wav: PathBuf, endpoint: String, ca_cert: Option<PathBuf>, secret: &str) -> Options {

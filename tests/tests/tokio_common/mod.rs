@@ -3,6 +3,7 @@
 
 #![allow(
     dead_code,
+    unused_imports,
     unreachable_pub,
     reason = "each test file uses a part of the helpers"
 )]
@@ -134,41 +135,8 @@ pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A CA made at test time and a server certificate it issued for `localhost` and `127.0.0.1`,
-/// all in PEM.
-pub struct TestPki {
-    /// The CA's certificate: what a client trusts.
-    pub ca: String,
-    /// The server's certificate.
-    pub cert: String,
-    /// The server's private key.
-    pub key: String,
-}
-
-/// A throwaway CA and a server certificate it issued (see [`TestPki`]).
-pub fn test_pki() -> TestPki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "eventstream test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("a CA key"))
-        .expect("a CA");
-    let key = KeyPair::generate().expect("a server key");
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("server params");
-    let cert = params.signed_by(&key, &ca).expect("a server certificate");
-    TestPki {
-        ca: ca.pem(),
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
-}
+/// The test CA and server certificate of the TLS tests.
+pub use eventstream_testkit::pki::{test_pki, TestPki};
 
 /// Checks a refusal in AWS's error shape, as `Incoming::reject_unverified` answers: `403`,
 /// `content-type: application/json`, the AWS `exception` in `x-amzn-errortype`, this project's
