@@ -45,7 +45,82 @@ impl MovedClock {
 }
 
 /// A mirror that verifies requests from the test user (`params()`'s credentials) and a second
-/// one, on the moved `clock`; each finished stream's report comes out of the channel.
+/// one on a clock the test moves, a client connected to it, and the mirror's stream reports.
+struct Harness {
+    clock: MovedClock,
+    addr: SocketAddr,
+    client: Client,
+    reports: mpsc::UnboundedReceiver<MirrorReport>,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let clock = MovedClock::default();
+        let (addr, reports) = start(&clock).await;
+        let client = Client::connect(addr).await.expect("connects");
+        Harness {
+            clock,
+            addr,
+            client,
+            reports,
+        }
+    }
+
+    /// A request to the mirror signed with `credentials` at the system's time.
+    fn signed_request(&self, credentials: Credentials) -> (http::Request<()>, SignedRequest) {
+        signed_request(self.addr, credentials, now())
+    }
+
+    /// Sends `request` with `session`, expects `403` in AWS's error shape naming `exception`
+    /// and `kind`, and the mirror's report of it: refused, nothing echoed, with that kind.
+    /// Returns the error's message.
+    async fn assert_forbidden(
+        &mut self,
+        request: http::Request<()>,
+        session: Session,
+        exception: &str,
+        kind: &str,
+    ) -> String {
+        let (mut sender, mut receiver) = self.client.open(request, session).await.expect("opens");
+        // An event the mirror must not echo: it refuses before accepting the stream.
+        let _ = sender.send(numbered_event(0, 0, 10)).await;
+        let message = match receiver.recv().await {
+            Some(Err(e)) => assert_aws_refusal(&e, exception, kind),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let report = self.reports.recv().await.expect("a report");
+        assert_eq!(report.echoed, 0);
+        match report.outcome {
+            MirrorOutcome::Unverified(e) => assert_eq!(e.kind(), kind),
+            other => panic!("expected an unverified request, got {other:?}"),
+        }
+        message
+    }
+
+    /// Sends three events on an accepted stream and expects each echoed, then the clean end.
+    async fn assert_echoed(&mut self, request: http::Request<()>, session: Session) {
+        let (mut sender, mut receiver) = self.client.open(request, session).await.expect("opens");
+        for seq in 0..3 {
+            sender
+                .send(numbered_event(0, seq, 64))
+                .await
+                .expect("sends");
+            match receiver.recv().await {
+                Some(Ok(SessionEvent::Event(m))) => {
+                    assert_eq!(m.payload(), numbered_event(0, seq, 64).payload());
+                }
+                other => panic!("expected the echo of event {seq}, got {other:?}"),
+            }
+        }
+        sender.finish().await.expect("finishes");
+        assert!(matches!(receiver.recv().await, Some(Ok(SessionEvent::End))));
+        let report = self.reports.recv().await.expect("a report");
+        assert!(report.verified_chain(), "{report:?}");
+        assert_eq!(report.echoed, 3);
+    }
+}
+
+/// The mirror of [`Harness`] on `clock`; each finished stream's report comes out of the channel.
 async fn start(clock: &MovedClock) -> (SocketAddr, mpsc::UnboundedReceiver<MirrorReport>) {
     let users: StaticSecrets = [
         params().credentials().clone(),
@@ -92,72 +167,16 @@ fn now() -> SigningTime {
     SigningTime::from_system_time(SystemTime::now()).expect("a usable clock")
 }
 
-/// Sends `request` with `session`, expects `403` in AWS's error shape naming `exception` and
-/// `kind`, and the mirror's report of it: refused, nothing echoed, with that kind. Returns the
-/// error's message.
-async fn assert_forbidden(
-    client: &Client,
-    request: http::Request<()>,
-    session: Session,
-    reports: &mut mpsc::UnboundedReceiver<MirrorReport>,
-    exception: &str,
-    kind: &str,
-) -> String {
-    let (mut sender, mut receiver) = client.open(request, session).await.expect("opens");
-    // An event the mirror must not echo: it refuses before accepting the stream.
-    let _ = sender.send(numbered_event(0, 0, 10)).await;
-    let message = match receiver.recv().await {
-        Some(Err(e)) => assert_aws_refusal(&e, exception, kind),
-        other => panic!("expected a refusal, got {other:?}"),
-    };
-    let report = reports.recv().await.expect("a report");
-    assert_eq!(report.echoed, 0);
-    match report.outcome {
-        MirrorOutcome::Unverified(e) => assert_eq!(e.kind(), kind),
-        other => panic!("expected an unverified request, got {other:?}"),
-    }
-    message
-}
-
-/// Sends three events on an accepted stream and expects each echoed, then the clean end.
-async fn assert_echoed(
-    client: &Client,
-    request: http::Request<()>,
-    session: Session,
-    reports: &mut mpsc::UnboundedReceiver<MirrorReport>,
-) {
-    let (mut sender, mut receiver) = client.open(request, session).await.expect("opens");
-    for seq in 0..3 {
-        sender
-            .send(numbered_event(0, seq, 64))
-            .await
-            .expect("sends");
-        match receiver.recv().await {
-            Some(Ok(SessionEvent::Event(m))) => {
-                assert_eq!(m.payload(), numbered_event(0, seq, 64).payload());
-            }
-            other => panic!("expected the echo of event {seq}, got {other:?}"),
-        }
-    }
-    sender.finish().await.expect("finishes");
-    assert!(matches!(receiver.recv().await, Some(Ok(SessionEvent::End))));
-    let report = reports.recv().await.expect("a report");
-    assert!(report.verified_chain(), "{report:?}");
-    assert_eq!(report.echoed, 3);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_request_is_accepted_and_its_events_echoed() {
     within_hang_timeout(async {
-        let clock = MovedClock::default();
-        let (addr, mut reports) = start(&clock).await;
-        let client = Client::connect(addr).await.expect("connects");
-        let (request, signed) = signed_request(addr, params().credentials().clone(), now());
-        assert_echoed(&client, request, session_for(&signed), &mut reports).await;
+        let mut h = Harness::start().await;
+        let (request, signed) = h.signed_request(params().credentials().clone());
+        h.assert_echoed(request, session_for(&signed)).await;
         // The second user, on the same connection.
         let other = Credentials::new("AKIDOTHERUSER", "another secret");
-        let (request, signed) = signed_request(addr, other, now());
-        assert_echoed(&client, request, session_for(&signed), &mut reports).await;
+        let (request, signed) = h.signed_request(other);
+        h.assert_echoed(request, session_for(&signed)).await;
     })
     .await;
 }
@@ -165,24 +184,19 @@ async fn a_signed_request_is_accepted_and_its_events_echoed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_gets_403() {
     within_hang_timeout(async {
-        let clock = MovedClock::default();
-        let (addr, mut reports) = start(&clock).await;
-        let client = Client::connect(addr).await.expect("connects");
+        let mut h = Harness::start().await;
         let wrong = Credentials::new(params().credentials().access_key_id(), "not the secret");
-        let (request, signed) = signed_request(addr, wrong, now());
-        let session = session_for(&signed);
-        assert_forbidden(
-            &client,
+        let (request, signed) = h.signed_request(wrong);
+        h.assert_forbidden(
             request,
-            session,
-            &mut reports,
+            session_for(&signed),
             "InvalidSignatureException",
             "signature_does_not_match",
         )
         .await;
         // The connection still serves a good request.
-        let (request, signed) = signed_request(addr, params().credentials().clone(), now());
-        assert_echoed(&client, request, session_for(&signed), &mut reports).await;
+        let (request, signed) = h.signed_request(params().credentials().clone());
+        h.assert_echoed(request, session_for(&signed)).await;
     })
     .await;
 }
@@ -190,21 +204,17 @@ async fn a_wrong_secret_gets_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_access_key_gets_403() {
     within_hang_timeout(async {
-        let clock = MovedClock::default();
-        let (addr, mut reports) = start(&clock).await;
-        let client = Client::connect(addr).await.expect("connects");
+        let mut h = Harness::start().await;
         let stranger = Credentials::new("AKIDNOBODYKNOWS", "a secret");
-        let (request, signed) = signed_request(addr, stranger, now());
-        let session = session_for(&signed);
-        let message = assert_forbidden(
-            &client,
-            request,
-            session,
-            &mut reports,
-            "UnrecognizedClientException",
-            "unknown_access_key",
-        )
-        .await;
+        let (request, signed) = h.signed_request(stranger);
+        let message = h
+            .assert_forbidden(
+                request,
+                session_for(&signed),
+                "UnrecognizedClientException",
+                "unknown_access_key",
+            )
+            .await;
         // The access key id is quoted in the detail: the JSON body escapes the quotes.
         assert_eq!(
             message,
@@ -217,16 +227,11 @@ async fn an_unknown_access_key_gets_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsigned_request_gets_403() {
     within_hang_timeout(async {
-        let clock = MovedClock::default();
-        let (addr, mut reports) = start(&clock).await;
-        let client = Client::connect(addr).await.expect("connects");
-        let session = client_session(Mode::HttpBinding);
-        let request = request(addr, None);
-        assert_forbidden(
-            &client,
+        let mut h = Harness::start().await;
+        let request = request(h.addr, None);
+        h.assert_forbidden(
             request,
-            session,
-            &mut reports,
+            client_session(Mode::HttpBinding),
             "MissingAuthenticationTokenException",
             "missing_authorization",
         )
@@ -240,44 +245,40 @@ async fn an_unsigned_request_gets_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_replayed_after_its_window_gets_403_request_expired() {
     within_hang_timeout(async {
-        let clock = MovedClock::default();
-        let (addr, mut reports) = start(&clock).await;
-        let client = Client::connect(addr).await.expect("connects");
-        let (request, signed) = signed_request(addr, params().credentials().clone(), now());
-        assert_echoed(&client, request.clone(), session_for(&signed), &mut reports).await;
+        let mut h = Harness::start().await;
+        let (request, signed) = h.signed_request(params().credentials().clone());
+        h.assert_echoed(request.clone(), session_for(&signed)).await;
 
         // Just inside the window (the request's second may have begun up to a second before
         // `now()`): still accepted.
-        clock.set(WINDOW - 2);
-        assert_echoed(&client, request.clone(), session_for(&signed), &mut reports).await;
+        h.clock.set(WINDOW - 2);
+        h.assert_echoed(request.clone(), session_for(&signed)).await;
 
         // Past it: the replay is refused before any event.
-        clock.set(WINDOW + 2);
-        let message = assert_forbidden(
-            &client,
-            request.clone(),
-            session_for(&signed),
-            &mut reports,
-            "InvalidSignatureException",
-            "request_expired",
-        )
-        .await;
+        h.clock.set(WINDOW + 2);
+        let message = h
+            .assert_forbidden(
+                request.clone(),
+                session_for(&signed),
+                "InvalidSignatureException",
+                "request_expired",
+            )
+            .await;
         assert!(
             message.starts_with("request_expired: Signature expired: "),
             "AWS's words: {message:?}"
         );
 
         // A server clock behind the request by more than the window: refused too.
-        clock.set(-(WINDOW + 2));
-        let message = assert_forbidden(
-            &client,
-            request,
-            session_for(&signed),
-            &mut reports,
-            "InvalidSignatureException",
-            "request_expired",
-        )
-        .await;
+        h.clock.set(-(WINDOW + 2));
+        let message = h
+            .assert_forbidden(
+                request,
+                session_for(&signed),
+                "InvalidSignatureException",
+                "request_expired",
+            )
+            .await;
         assert!(
             message.starts_with("request_expired: Signature not yet current: "),
             "AWS's words: {message:?}"
@@ -292,11 +293,10 @@ async fn a_request_replayed_after_its_window_gets_403_request_expired() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_dated_outside_the_window_fails_the_stream() {
     within_hang_timeout(async {
-        let clock = MovedClock::default();
-        let (addr, mut reports) = start(&clock).await;
-        let client = Client::connect(addr).await.expect("connects");
-        let (request, signed) = signed_request(addr, params().credentials().clone(), now());
-        let (mut sender, mut receiver) = client
+        let mut h = Harness::start().await;
+        let (request, signed) = h.signed_request(params().credentials().clone());
+        let (mut sender, mut receiver) = h
+            .client
             .open(request, session_for(&signed))
             .await
             .expect("opens");
@@ -306,7 +306,7 @@ async fn an_event_dated_outside_the_window_fails_the_stream() {
             "the first event, within the window, is echoed"
         );
 
-        clock.set(WINDOW + 60);
+        h.clock.set(WINDOW + 60);
         sender.send(numbered_event(0, 1, 32)).await.expect("sends");
         match receiver.recv().await {
             Some(Ok(SessionEvent::Error { code, .. })) => {
@@ -314,7 +314,7 @@ async fn an_event_dated_outside_the_window_fails_the_stream() {
             }
             other => panic!("expected the mirror's error message, got {other:?}"),
         }
-        let report = reports.recv().await.expect("a report");
+        let report = h.reports.recv().await.expect("a report");
         assert_eq!(report.echoed, 1);
         assert!(!report.verified_chain());
         match report.outcome {

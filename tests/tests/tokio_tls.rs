@@ -10,7 +10,7 @@ use eventstream::sign::{Credentials, PayloadHash, RequestVerifier};
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport, Secrets};
 use eventstream_tokio::tls::{server_config_from_pem, Roots};
 use eventstream_tokio::{AwsCredentials, RequestSigning};
-use eventstream_tokio::{Client, ClientBuilder, Error};
+use eventstream_tokio::{Client, ClientBuilder, Error, Receiver, Sender};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,15 +25,21 @@ async fn tls_mirror(pki: &TestPki) -> SocketAddr {
 /// Sends three events on a stream to `uri` and checks the mirror's echoes, then the end.
 async fn round_trip(client: &Client, uri: &str) -> Result<(), Error> {
     let request = http::Request::post(uri).body(()).expect("a request");
-    let (mut sender, mut receiver) = client
+    let (sender, receiver) = client
         .open(request, client_session(Mode::HttpBinding))
         .await?;
+    echo_three(sender, receiver).await
+}
+
+/// Sends three events and checks the mirror's echoes, then finishes and expects the end.
+async fn echo_three(mut sender: Sender, mut receiver: Receiver) -> Result<(), Error> {
     for seq in 0..3 {
         sender.send(numbered_event(0, seq, 100)).await?;
         match receiver.recv().await {
             Some(Ok(SessionEvent::Event(m))) => {
                 assert_eq!(m.payload(), numbered_event(0, seq, 100).payload())
             }
+            Some(Err(e)) => return Err(e),
             other => panic!("expected the echo of event {seq}, got {other:?}"),
         }
     }
@@ -253,23 +259,8 @@ async fn signed_round_trip(
 ) -> Result<(), Error> {
     let request = http::Request::post(uri).body(()).expect("a request");
     let config = SessionConfig::new(Role::Client, Mode::HttpBinding);
-    let (mut sender, mut receiver) = client.open_signed(request, config, signing).await?;
-    for seq in 0..3 {
-        sender.send(numbered_event(0, seq, 100)).await?;
-        match receiver.recv().await {
-            Some(Ok(SessionEvent::Event(m))) => {
-                assert_eq!(m.payload(), numbered_event(0, seq, 100).payload())
-            }
-            Some(Err(e)) => return Err(e),
-            other => panic!("expected the echo of event {seq}, got {other:?}"),
-        }
-    }
-    sender.finish().await?;
-    match receiver.recv().await {
-        Some(Ok(SessionEvent::End)) => Ok(()),
-        Some(Err(e)) => Err(e),
-        other => panic!("expected the end, got {other:?}"),
-    }
+    let (sender, receiver) = client.open_signed(request, config, signing).await?;
+    echo_three(sender, receiver).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
