@@ -6,16 +6,18 @@
 //! `error: <kind>: ...` line and exit status 1. Also `evs send` to `evs serve` over TLS, and the
 //! test-only `--seed-signature` in cleartext.
 
+mod tls_common;
+
 use eventstream::sign::{Credentials, RequestVerifier, StaticSecrets};
 use eventstream_testkit::pki::{test_pki, TestPki};
 use eventstream_tokio::mirror::{Mirror, MirrorReport, Secrets};
 use eventstream_tokio::ServerBuilder;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
+use tls_common::{evs, path_str, run, TempDir};
 
 const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -29,28 +31,6 @@ const EVENT_LINE: &str = concat!(
     r#"{"name":":event-type","type":"string","value":"AudioEvent"}],"payload":"aGk="}"#,
     "\n"
 );
-
-/// A folder of its own under the system's temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("evs-send-tls-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary folder");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A mirror over TLS on a loopback port, on a runtime of its own; it reports each stream.
 struct TlsMirror {
@@ -111,35 +91,6 @@ impl TlsMirror {
     }
 }
 
-/// `evs` with `args`, in an environment without credentials: every `AWS_*` variable removed, a
-/// home folder and profile files that do not exist, no instance metadata.
-fn evs(home: &TempDir, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evs"));
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("HOME", &home.0)
-        .env("AWS_CONFIG_FILE", home.path("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.path("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
-}
-
-/// Runs `cmd` with `stdin` as its input.
-fn run(mut cmd: Command, stdin: &str) -> Output {
-    let mut child = cmd.spawn().expect("evs runs");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).expect("input written");
-    drop(input);
-    child.wait_with_output().expect("evs ends")
-}
-
 /// Writes the CA certificate to a file and returns its path.
 fn ca_file(home: &TempDir, pki: &TestPki) -> PathBuf {
     let path = home.path("ca.pem");
@@ -163,15 +114,11 @@ fn one_error_line(out: &Output, kind: &str) -> String {
     stderr
 }
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 path")
-}
-
 /// Temporary credentials from the environment (through the standard chain), both payload-hash
 /// forms: the server verifies the request and the whole event chain, and the event comes back.
 #[test]
 fn signed_send_over_tls_with_chain_credentials_is_verified() {
-    let home = TempDir::new("chain");
+    let home = TempDir::new("send-tls", "chain");
     let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let server = TlsMirror::verifying(&pki, Duration::ZERO);
@@ -205,7 +152,7 @@ fn signed_send_over_tls_with_chain_credentials_is_verified() {
 /// Credentials from a named profile of the shared credentials file.
 #[test]
 fn profile_credentials_are_used() {
-    let home = TempDir::new("profile");
+    let home = TempDir::new("send-tls", "profile");
     let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let credentials = home.path("credentials");
@@ -243,7 +190,7 @@ fn profile_credentials_are_used() {
 /// No credentials anywhere: one line, before any connection.
 #[test]
 fn no_credentials_is_one_error_line() {
-    let home = TempDir::new("none");
+    let home = TempDir::new("send-tls", "none");
     let mut args = vec!["send", "https://127.0.0.1:9/stream"];
     args.extend(SCOPE);
     let out = run(evs(&home, &args), EVENT_LINE);
@@ -254,7 +201,7 @@ fn no_credentials_is_one_error_line() {
 /// A server certificate from a CA that is not trusted (no --ca-cert): a TLS error.
 #[test]
 fn untrusted_certificate_is_a_tls_error() {
-    let home = TempDir::new("untrusted");
+    let home = TempDir::new("send-tls", "untrusted");
     let pki = test_pki();
     let server = TlsMirror::verifying(&pki, Duration::ZERO);
     let url = server.url();
@@ -268,7 +215,7 @@ fn untrusted_certificate_is_a_tls_error() {
 /// A TLS server that does not do ALPN: `alpn_not_h2`, no fallback.
 #[test]
 fn a_server_without_alpn_h2_is_refused() {
-    let home = TempDir::new("alpn");
+    let home = TempDir::new("send-tls", "alpn");
     let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let tls =
@@ -314,7 +261,7 @@ fn a_server_without_alpn_h2_is_refused() {
 /// secret.
 #[test]
 fn refused_requests_give_the_servers_kind() {
-    let home = TempDir::new("refused");
+    let home = TempDir::new("send-tls", "refused");
     let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let late = TlsMirror::verifying(&pki, Duration::from_secs(3600));
@@ -402,7 +349,7 @@ impl Drop for EvsServe {
 /// is echoed.
 #[test]
 fn evs_send_to_evs_serve_over_tls_with_temporary_credentials() {
-    let home = TempDir::new("serve");
+    let home = TempDir::new("send-tls", "serve");
     let pki = test_pki();
     let ca = ca_file(&home, &pki);
     let (cert, key, credentials) = (
@@ -461,7 +408,7 @@ fn evs_send_to_evs_serve_over_tls_with_temporary_credentials() {
 /// chain alone (--access-key-id) accepts; signed with another secret, the chain is refused.
 #[test]
 fn a_test_seed_chains_the_events_for_a_chain_only_server() {
-    let home = TempDir::new("seed");
+    let home = TempDir::new("send-tls", "seed");
     let mut serve_args = vec!["--access-key-id", ACCESS_KEY_ID];
     serve_args.extend(SCOPE);
     let mut serve = evs(&home, &["serve", "--listen", "127.0.0.1:0"]);

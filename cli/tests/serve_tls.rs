@@ -4,18 +4,17 @@
 //! `evs serve` verifies over TLS; and every bad file (credentials, certificate, key) is one
 //! error line before anything listens.
 
+mod tls_common;
+
 use bytes::BytesMut;
 use eventstream::frame::{FrameDecoder, Message};
 use eventstream::session::EventBuilder;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
-
-/// How long a process may take before the test counts as hung (a hang detector only).
-const HANG: Duration = Duration::from_secs(20);
+use tls_common::{evs, path_str, run, TempDir, HANG};
 
 /// The test user's access key id and secret, in the server's credentials file.
 const ACCESS_KEY_ID: &str = "AKIDSERVETLS";
@@ -23,32 +22,6 @@ const SECRET: &str = "c2VydmUgdGxzIHRlc3Qgc2VjcmV0";
 /// A user with temporary credentials: its session token is in the credentials file too.
 const TEMPORARY_KEY_ID: &str = "ASIASERVETLS";
 const SESSION_TOKEN: &str = "c2Vzc2lvbiB0b2tlbg==";
-
-/// A scratch folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("evs-serve-tls-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("a scratch folder");
-        TempDir(path)
-    }
-
-    /// Writes `contents` to `name` in the folder and returns its path.
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).expect("written");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A CA and the server certificate it issued for `localhost` and `127.0.0.1`, written as PEM
 /// files: `ca.pem`, `server.pem`, `server.key`.
@@ -65,46 +38,6 @@ fn pki(dir: &TempDir) -> Pki {
         cert: dir.write("server.pem", pem.cert),
         key: dir.write("server.key", pem.key),
     }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 path")
-}
-
-/// `evs` with `args`, in an environment without AWS credentials or configuration.
-fn evs(dir: &TempDir, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evs"));
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("HOME", &dir.0)
-        .env("AWS_CONFIG_FILE", dir.0.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.0.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
-}
-
-/// Runs `cmd` with `stdin` as its input, within [`HANG`].
-fn run(mut cmd: Command, stdin: &[u8]) -> Output {
-    let mut child = cmd.spawn().expect("starts");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    let stdin = stdin.to_vec();
-    thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    rx.recv_timeout(HANG)
-        .expect("the process hung")
-        .expect("the process ran")
 }
 
 /// A running `evs serve`, killed when dropped.
@@ -255,7 +188,7 @@ fn evs_serve_over_tls_echoes_a_curl_post() {
         );
         return;
     }
-    let dir = TempDir::new("curl-echo");
+    let dir = TempDir::new("serve-tls", "curl-echo");
     let pki = pki(&dir);
     let server = Server::start(&dir, &pki, &[]);
     server.log_line("serving HTTP/2 over TLS (ALPN h2); verifying nothing");
@@ -298,7 +231,7 @@ fn evs_serve_with_credentials_refuses_an_unsigned_curl_post() {
         eprintln!("SKIPPED evs_serve_with_credentials_refuses_an_unsigned_curl_post: curl is missing or lacks HTTP/2 or TLS");
         return;
     }
-    let dir = TempDir::new("curl-403");
+    let dir = TempDir::new("serve-tls", "curl-403");
     let pki = pki(&dir);
     let users = dir.write("users.txt", format!("{ACCESS_KEY_ID} {SECRET}\n"));
     let server = Server::start(&dir, &pki, &["--credentials", path_str(&users)]);
@@ -357,7 +290,7 @@ const EVENT_LINES: &str = concat!(
 /// session token or with another are refused with their kinds.
 #[test]
 fn evs_send_signs_and_evs_serve_verifies_over_tls() {
-    let dir = TempDir::new("send");
+    let dir = TempDir::new("serve-tls", "send");
     let pki = pki(&dir);
     let users = dir.write(
         "users.txt",
@@ -433,9 +366,9 @@ fn evs_send_signs_and_evs_serve_verifies_over_tls() {
 /// listens; no secret is ever printed.
 #[test]
 fn bad_files_give_one_error_line() {
-    let dir = TempDir::new("bad-files");
+    let dir = TempDir::new("serve-tls", "bad-files");
     let pki = pki(&dir);
-    let other = TempDir::new("bad-files-other");
+    let other = TempDir::new("serve-tls", "bad-files-other");
     let other_pki = self::pki(&other);
     let good_users = dir.write("users.txt", format!("{ACCESS_KEY_ID} {SECRET}\n"));
     let short_line = dir.write(
