@@ -56,10 +56,7 @@ async fn ours_against_ours_over_tls_with_a_test_ca() {
     within_hang_timeout(async {
         let pki = test_pki();
         let addr = tls_mirror(&pki).await;
-        let client = ClientBuilder::new()
-            .add_ca_pem(pki.ca.as_bytes())
-            .expect("a CA")
-            .build();
+        let client = tls_client(&pki);
         // By name and by address: the certificate carries both.
         round_trip(
             &client,
@@ -161,10 +158,7 @@ async fn tls_server_with_alpn(pki: &TestPki, alpn: &[&[u8]]) -> SocketAddr {
 async fn a_server_that_does_not_select_h2_gives_the_alpn_error() {
     within_hang_timeout(async {
         let pki = test_pki();
-        let client = ClientBuilder::new()
-            .add_ca_pem(pki.ca.as_bytes())
-            .expect("a CA")
-            .build();
+        let client = tls_client(&pki);
         // A server that speaks only HTTP/1.1 refuses our `h2` during the handshake.
         let http1 = tls_server_with_alpn(&pki, &[b"http/1.1"]).await;
         let err = round_trip(&client, &format!("https://localhost:{}/", http1.port()))
@@ -269,10 +263,7 @@ async fn a_signed_stream_over_tls_has_its_request_and_chain_verified() {
         let pki = test_pki();
         let user = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
         let (addr, mut reports) = verifying_mirror(&pki, user.clone()).await;
-        let client = ClientBuilder::new()
-            .add_ca_pem(pki.ca.as_bytes())
-            .expect("a CA")
-            .build();
+        let client = tls_client(&pki);
         let uri = format!("https://localhost:{}/mirror", addr.port());
         // Both payload-hash forms: the streaming one (x-amz-content-sha256), and the empty
         // body's, as the AWS SDK for Rust signs.
@@ -297,10 +288,7 @@ async fn temporary_credentials_send_their_session_token() {
         let user = Credentials::new("ASIAEXAMPLE", "temporary secret")
             .with_session_token("IQoJb3JpZ2luX2VjEXAMPLE");
         let (addr, mut reports) = verifying_mirror(&pki, user.clone()).await;
-        let client = ClientBuilder::new()
-            .add_ca_pem(pki.ca.as_bytes())
-            .expect("a CA")
-            .build();
+        let client = tls_client(&pki);
         let uri = format!("https://localhost:{}/mirror", addr.port());
         let signing = RequestSigning::new(user, "us-east-1", "demo");
         signed_round_trip(&client, &uri, &signing)
@@ -316,9 +304,10 @@ async fn temporary_credentials_send_their_session_token() {
         )
         .await
         .expect_err("no token");
-        assert!(
-            matches!(&err, Error::Status { status, .. } if *status == http::StatusCode::FORBIDDEN),
-            "{err:?}"
+        assert_aws_refusal(
+            &err,
+            "UnrecognizedClientException",
+            "invalid_security_token",
         );
     })
     .await;
@@ -330,10 +319,7 @@ async fn a_wrong_secret_gets_403_before_any_event() {
         let pki = test_pki();
         let user = Credentials::new("AKIDEXAMPLE", "the right secret");
         let (addr, mut reports) = verifying_mirror(&pki, user).await;
-        let client = ClientBuilder::new()
-            .add_ca_pem(pki.ca.as_bytes())
-            .expect("a CA")
-            .build();
+        let client = tls_client(&pki);
         let uri = format!("https://localhost:{}/mirror", addr.port());
         let wrong = Credentials::new("AKIDEXAMPLE", "a wrong secret");
         let err = signed_round_trip(
@@ -367,10 +353,7 @@ async fn an_aws_sdk_credentials_provider_signs_streams() {
         let user = Credentials::new("ASIAEXAMPLE", "temporary secret")
             .with_session_token("IQoJb3JpZ2luX2VjEXAMPLE");
         let (addr, mut reports) = verifying_mirror(&pki, user).await;
-        let client = ClientBuilder::new()
-            .add_ca_pem(pki.ca.as_bytes())
-            .expect("a CA")
-            .build();
+        let client = tls_client(&pki);
         let uri = format!("https://localhost:{}/mirror", addr.port());
         let provider = aws_credential_types::Credentials::new(
             "ASIAEXAMPLE",

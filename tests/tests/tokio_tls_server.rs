@@ -11,7 +11,7 @@ use eventstream::sign::{Credentials, RequestSigner, RequestVerifier, SigningPara
 use eventstream_tokio::mirror::{Mirror, MirrorReport, Secrets};
 use eventstream_tokio::tls::rustls;
 use eventstream_tokio::tls::server_config_from_pem;
-use eventstream_tokio::{Client, ClientBuilder, ServerBuilder, EVENT_STREAM_CONTENT_TYPE};
+use eventstream_tokio::{Client, ServerBuilder, EVENT_STREAM_CONTENT_TYPE};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
@@ -117,14 +117,6 @@ async fn assert_signed_round_trip(
     let report = reports.recv().await.expect("a report");
     assert!(report.verified_chain(), "{report:?}");
     assert_eq!(report.echoed, 4);
-}
-
-/// A client that trusts the test CA.
-fn tls_client(pki: &TestPki) -> Client {
-    ClientBuilder::new()
-        .add_ca_pem(pki.ca.as_bytes())
-        .expect("the CA")
-        .build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

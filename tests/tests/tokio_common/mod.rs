@@ -138,6 +138,14 @@ pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 /// The test CA and server certificate of the TLS tests.
 pub use eventstream_testkit::pki::{test_pki, TestPki};
 
+/// A pooled client that trusts the test CA (and the default roots).
+pub fn tls_client(pki: &TestPki) -> eventstream_tokio::Client {
+    eventstream_tokio::ClientBuilder::new()
+        .add_ca_pem(pki.ca.as_bytes())
+        .expect("the CA")
+        .build()
+}
+
 /// Checks a refusal in AWS's error shape, as `Incoming::reject_unverified` answers: `403`,
 /// `content-type: application/json`, the AWS `exception` in `x-amzn-errortype`, this project's
 /// `kind` in `x-eventstream-error-kind`, and a JSON body whose `message` starts with
