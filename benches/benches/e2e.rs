@@ -50,12 +50,11 @@ use eventstream::frame::{FrameDecoder, Message};
 use eventstream::session::{EventBuilder, Mode, Role, Session, SessionConfig, SessionEvent};
 use eventstream::sign::{Credentials, SigV4Signer, SigningParams};
 use eventstream_testkit::sdk_h2c::H2cConnector;
-use eventstream_testkit::SplitMix64;
+use eventstream_testkit::{error_chain, SplitMix64};
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome, MirrorReport};
 use eventstream_tokio::Client;
 use futures::StreamExt as _;
 use hyper::body::{Body, Frame, SizeHint};
-use std::error::Error;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
@@ -602,7 +601,7 @@ async fn run_sdk(addr: SocketAddr, events: Vec<AudioStream>, pace: Option<Durati
         .audio_stream(input)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("SDK: start_stream_transcription: {}", chain(&e)));
+        .unwrap_or_else(|e| panic!("SDK: start_stream_transcription: {}", error_chain(&e)));
     let mut results = output.transcript_result_stream;
     let mut unknown = 0;
     let mut echoed_at = Vec::with_capacity(if timed { expected } else { 0 });
@@ -616,7 +615,7 @@ async fn run_sdk(addr: SocketAddr, events: Vec<AudioStream>, pace: Option<Durati
             }
             Ok(Some(other)) => panic!("SDK: an event the mirror never sends: {other:?}"),
             Ok(None) => break,
-            Err(e) => panic!("SDK: receive failed: {}", chain(&e)),
+            Err(e) => panic!("SDK: receive failed: {}", error_chain(&e)),
         }
     }
     let elapsed = start.elapsed();
@@ -665,17 +664,6 @@ fn check_sdk(run: &SdkRun, payloads: &[Bytes]) {
         .expect("the body ends on a frame boundary");
     check(&mut decoder);
     assert!(expected.next().is_none(), "{label}: an echo is missing");
-}
-
-/// An error and its sources, `: `-separated.
-fn chain(e: &dyn Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 // ---- one run of a variant ----

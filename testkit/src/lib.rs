@@ -6,6 +6,7 @@
 //! - [`SplitMix64`]: a small seeded pseudo-random generator, the same sequence on every
 //!   platform, for simulations and randomized splits;
 //! - [`hex`]: lowercase hex out, either case in;
+//! - [`error_chain`]: an error and its sources on one line, for a test's failure message;
 //! - `sdk_h2c` (feature `sdk-h2c`): a cleartext HTTP/2 client for the AWS SDK for Rust, to point
 //!   the SDK at the mirror on a loopback port (the end-to-end benchmark);
 //! - `pki` (feature `pki`): a throwaway CA and a server certificate it issued, for the TLS
@@ -23,3 +24,20 @@ mod rng;
 pub mod sdk_h2c;
 
 pub use rng::SplitMix64;
+
+/// An error and its sources, `: `-separated: what a test prints when a call through layers of
+/// wrapping errors (the AWS SDK's, say) fails.
+///
+/// ```
+/// let io = std::io::Error::other("connection reset");
+/// assert_eq!(eventstream_testkit::error_chain(&io), "connection reset");
+/// ```
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}

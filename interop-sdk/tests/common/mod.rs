@@ -7,8 +7,8 @@ use aws_sdk_transcribestreaming::primitives::Blob;
 use aws_sdk_transcribestreaming::types::{AudioEvent, AudioStream, LanguageCode, MediaEncoding};
 use aws_sdk_transcribestreaming::Client;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use eventstream_testkit::error_chain;
 use eventstream_tokio::mirror::{Mirror, MirrorReport};
-use std::error::Error;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -34,6 +34,20 @@ pub(crate) struct Seen {
     pub(crate) error_message: Option<String>,
     pub(crate) unknown: usize,
     pub(crate) end: Result<(), String>,
+}
+
+impl Seen {
+    /// A call that started: `unknown` events received, then `end`.
+    fn started(unknown: usize, end: Result<(), String>) -> Seen {
+        Seen {
+            started: Ok(()),
+            refused_with: None,
+            error_code: None,
+            error_message: None,
+            unknown,
+            end,
+        }
+    }
 }
 
 /// Streams [`EVENTS`] distinct audio chunks to the mirror at `endpoint` through `http_client`,
@@ -71,7 +85,7 @@ pub(crate) async fn transcribe(
                 refused_with: e.raw_response().map(|r| r.status().as_u16()),
                 error_code: e.code().map(str::to_owned),
                 error_message: e.message().map(str::to_owned),
-                started: Err(chain(&e)),
+                started: Err(error_chain(&e)),
                 unknown: 0,
                 end: Err("never started".into()),
             }
@@ -82,39 +96,10 @@ pub(crate) async fn transcribe(
         match results.recv().await {
             Ok(Some(event)) if event.is_unknown() => unknown += 1,
             Ok(Some(other)) => panic!("an event the mirror never sends: {other:?}"),
-            Ok(None) => {
-                return Seen {
-                    started: Ok(()),
-                    refused_with: None,
-                    error_code: None,
-                    error_message: None,
-                    unknown,
-                    end: Ok(()),
-                }
-            }
-            Err(e) => {
-                return Seen {
-                    started: Ok(()),
-                    refused_with: None,
-                    error_code: None,
-                    error_message: None,
-                    unknown,
-                    end: Err(chain(&e)),
-                }
-            }
+            Ok(None) => return Seen::started(unknown, Ok(())),
+            Err(e) => return Seen::started(unknown, Err(error_chain(&e))),
         }
     }
-}
-
-/// An error and its sources, `: `-separated.
-pub(crate) fn chain(e: &dyn Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 /// `mirror` with its stream reports sent to the returned receiver.
