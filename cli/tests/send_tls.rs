@@ -6,8 +6,9 @@
 //! `error: <kind>: ...` line and exit status 1. Also `evs send` to `evs serve` over TLS, and the
 //! test-only `--seed-signature` in cleartext.
 
-mod tls_common;
+mod common;
 
+use common::{evs, path_str, run, TempDir};
 use eventstream::sign::{Credentials, RequestVerifier, StaticSecrets};
 use eventstream_testkit::pki::{test_pki, TestPki};
 use eventstream_tokio::mirror::{Mirror, MirrorReport, Secrets};
@@ -17,7 +18,6 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
-use tls_common::{evs, path_str, run, TempDir};
 
 const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";

@@ -2,17 +2,15 @@
 //! driven by a client that is not ours (curl with HTTP/2 prior knowledge), by `evs send`, and
 //! the demo.
 
+mod common;
+
 use bytes::BytesMut;
+use common::{run, wait_for_line, Server, HANG};
 use eventstream::frame::{FrameDecoder, HeaderValue, Message};
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
-
-/// How long a process may take before the test counts as hung (a hang detector only).
-const HANG: Duration = Duration::from_secs(20);
 
 /// The environment variables `evs` reads credentials from, removed for every run.
 const CREDENTIAL_VARS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
@@ -30,102 +28,12 @@ fn evs_command(args: &[&str]) -> Command {
     cmd
 }
 
-/// A running `evs serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    /// Starts `evs serve --listen 127.0.0.1:0` with these extra arguments and reads the address
-    /// it prints.
-    fn start(extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        Server::spawn(evs_command(&args))
-    }
-
-    /// Starts `command`, an `evs serve --listen 127.0.0.1:0` with its output piped, and reads
-    /// the address it prints.
-    fn spawn(mut command: Command) -> Server {
-        let mut child = command.spawn().expect("evs serve starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(HANG).expect("evs serve prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
-        Server { child, addr }
-    }
-
-    /// The lines the server writes to standard error, read by a thread of their own.
-    fn stderr_lines(&mut self) -> mpsc::Receiver<String> {
-        let stderr = self.child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        rx
-    }
-
-    /// Fails the test if the server has exited.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("waits") {
-            panic!("evs serve exited: {status}");
-        }
-    }
-}
-
-/// Waits for a line of `lines` that satisfies `wanted`; fails the test with the lines seen if
-/// none comes in time.
-fn wait_for_line(lines: &mpsc::Receiver<String>, wanted: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + HANG;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if wanted(&line) => return line,
-            Ok(line) => seen.push(line),
-            Err(e) => panic!("no such line ({e}); the server wrote {seen:#?}"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits for a process with this standard input, failing the test if it hangs.
-fn run(mut command: Command, stdin: &[u8]) -> Output {
-    let mut child = command.spawn().expect("the process starts");
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    let input = stdin.to_vec();
-    thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    rx.recv_timeout(HANG)
-        .expect("the process finishes in time")
-        .expect("the process runs")
+/// Starts `evs serve --listen 127.0.0.1:0` with these extra arguments and reads the address it
+/// prints.
+fn start_server(extra: &[&str]) -> Server {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Server::spawn(evs_command(&args))
 }
 
 /// Whether curl is installed and speaks HTTP/2.
@@ -204,7 +112,7 @@ fn evs_serve_echoes_a_curl_post() {
         eprintln!("SKIPPED evs_serve_echoes_a_curl_post: curl is missing or lacks HTTP/2");
         return;
     }
-    let server = Server::start(&[]);
+    let server = start_server(&[]);
     let sent = messages();
     let mut wire = BytesMut::new();
     for m in &sent {
@@ -288,7 +196,7 @@ fn evs_send_streams_signed_events_through_evs_serve() {
         "--secret-access-key",
         "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
     ]);
-    let server = Server::start(&serve_args);
+    let server = start_server(&serve_args);
     let url = format!("http://{}/mirror", server.addr);
     let lines = concat!(
         r#"{"headers":[{"name":":message-type","type":"string","value":"event"},{"name":":event-type","type":"string","value":"Chunk"}],"payload":"aGk="}"#,
@@ -431,7 +339,7 @@ fn evs_serve_refusals_reach_curl_cleanly() {
         eprintln!("SKIPPED evs_serve_refusals_reach_curl_cleanly: curl is missing or lacks HTTP/2");
         return;
     }
-    let server = Server::start(&[]);
+    let server = start_server(&[]);
     let url = format!("http://{}/mirror", server.addr);
     let mut failures = Vec::new();
     for size in [0, 10_000, 100_000] {
@@ -479,7 +387,7 @@ fn evs_serve_keeps_serving_when_nobody_reads_its_log() {
     const STREAMS: usize = 5_000;
     const TASKS: usize = 100;
     // The server's stderr is piped and never read.
-    let server = Server::start(&[]);
+    let server = start_server(&[]);
     let addr = server.addr.clone();
     let done = Arc::new(AtomicUsize::new(0));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -547,7 +455,7 @@ fn evs_serve_keeps_serving_when_nobody_reads_its_log() {
 fn evs_serve_closes_silent_connections_and_names_resets() {
     use std::io::Read;
 
-    let mut server = Server::start(&["--handshake-timeout", "0.3"]);
+    let mut server = start_server(&["--handshake-timeout", "0.3"]);
     let lines = server.stderr_lines();
     let started = std::time::Instant::now();
     let mut silent = std::net::TcpStream::connect(&server.addr).expect("connects");

@@ -4,17 +4,15 @@
 //! `evs serve` verifies over TLS; and every bad file (credentials, certificate, key) is one
 //! error line before anything listens.
 
-mod tls_common;
+mod common;
 
 use bytes::BytesMut;
+use common::{evs, path_str, run, wait_for_line, Server, TempDir};
 use eventstream::frame::{FrameDecoder, Message};
 use eventstream::session::EventBuilder;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::thread;
-use tls_common::{evs, path_str, run, TempDir, HANG};
 
 /// The test user's access key id and secret, in the server's credentials file.
 const ACCESS_KEY_ID: &str = "AKIDSERVETLS";
@@ -40,17 +38,18 @@ fn pki(dir: &TempDir) -> Pki {
     }
 }
 
-/// A running `evs serve`, killed when dropped.
-struct Server {
-    child: Child,
+/// A running `evs serve` over TLS, its log read as it comes; killed when dropped.
+struct TlsServer {
+    /// The process, killed when this is dropped.
+    _server: Server,
     port: u16,
-    stderr: mpsc::Receiver<String>,
+    log: mpsc::Receiver<String>,
 }
 
-impl Server {
+impl TlsServer {
     /// Starts `evs serve --listen 127.0.0.1:0` over TLS with `pki`, with these extra
     /// arguments, and reads the address it prints.
-    fn start(dir: &TempDir, pki: &Pki, extra: &[&str]) -> Server {
+    fn start(dir: &TempDir, pki: &Pki, extra: &[&str]) -> TlsServer {
         let mut args = vec![
             "serve",
             "--listen",
@@ -61,56 +60,17 @@ impl Server {
             path_str(&pki.key),
         ];
         args.extend_from_slice(extra);
-        let mut child = evs(dir, &args).spawn().expect("evs serve starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(HANG).expect("evs serve prints its address");
-        let port = line
-            .trim()
-            .rsplit_once(':')
-            .and_then(|(_, port)| port.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Server {
-            child,
-            port,
-            stderr: lines,
+        let mut server = Server::spawn(evs(dir, &args));
+        TlsServer {
+            port: server.port(),
+            log: server.stderr_lines(),
+            _server: server,
         }
     }
 
     /// Waits for a line of the server's log that contains `wanted`.
     fn log_line(&self, wanted: &str) -> String {
-        let deadline = std::time::Instant::now() + HANG;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(wanted) => return line,
-                Ok(line) => seen.push(line),
-                Err(e) => panic!("no line with {wanted:?} ({e}); the server wrote {seen:#?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        wait_for_line(&self.log, |line| line.contains(wanted))
     }
 }
 
@@ -190,7 +150,7 @@ fn evs_serve_over_tls_echoes_a_curl_post() {
     }
     let dir = TempDir::new("serve-tls", "curl-echo");
     let pki = pki(&dir);
-    let server = Server::start(&dir, &pki, &[]);
+    let server = TlsServer::start(&dir, &pki, &[]);
     server.log_line("serving HTTP/2 over TLS (ALPN h2); verifying nothing");
     let body = dir.write("frames.bin", frames());
     let echo = dir.0.join("echo.bin");
@@ -234,7 +194,7 @@ fn evs_serve_with_credentials_refuses_an_unsigned_curl_post() {
     let dir = TempDir::new("serve-tls", "curl-403");
     let pki = pki(&dir);
     let users = dir.write("users.txt", format!("{ACCESS_KEY_ID} {SECRET}\n"));
-    let server = Server::start(&dir, &pki, &["--credentials", path_str(&users)]);
+    let server = TlsServer::start(&dir, &pki, &["--credentials", path_str(&users)]);
     server.log_line("verifying requests and events of 1 access key for us-east-1/transcribe, clock skew up to 300 s");
     let body = dir.write("frames.bin", frames());
     let answer = dir.0.join("answer.txt");
@@ -299,7 +259,7 @@ fn evs_send_signs_and_evs_serve_verifies_over_tls() {
              {TEMPORARY_KEY_ID} {SECRET} {SESSION_TOKEN}\n"
         ),
     );
-    let server = Server::start(&dir, &pki, &["--credentials", path_str(&users)]);
+    let server = TlsServer::start(&dir, &pki, &["--credentials", path_str(&users)]);
     let url = format!("https://localhost:{}/mirror", server.port);
     let send = |key: &str, secret: &str, token: Option<&str>| {
         let mut cmd = evs(
