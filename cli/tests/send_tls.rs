@@ -14,7 +14,7 @@ use eventstream_testkit::pki::{test_pki, TestPki};
 use eventstream_tokio::mirror::{Mirror, MirrorReport, Secrets};
 use eventstream_tokio::ServerBuilder;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
@@ -100,6 +100,19 @@ fn ca_file(home: &TempDir, pki: &TestPki) -> PathBuf {
 
 /// The scope flags (the loopback host names none).
 const SCOPE: [&str; 4] = ["--region", REGION, "--service", SERVICE];
+
+/// `evs send URL` with the scope flags, the access key id `key` and its `secret` (from the
+/// environment), trusting `ca` if given, sending [`EVENT_LINE`].
+fn send_with_key(home: &TempDir, url: &str, ca: Option<&Path>, key: &str, secret: &str) -> Output {
+    let mut args = vec!["send", url, "--access-key-id", key];
+    if let Some(ca) = ca {
+        args.extend(["--ca-cert", path_str(ca)]);
+    }
+    args.extend(SCOPE);
+    let mut cmd = evs(home, &args);
+    cmd.env("AWS_SECRET_ACCESS_KEY", secret);
+    run(cmd, EVENT_LINE)
+}
 
 /// Asserts that `out` failed with exactly one standard error line starting with
 /// `error: <kind>: `, and returns that line.
@@ -204,12 +217,8 @@ fn untrusted_certificate_is_a_tls_error() {
     let home = TempDir::new("send-tls", "untrusted");
     let pki = test_pki();
     let server = TlsMirror::verifying(&pki, Duration::ZERO);
-    let url = server.url();
-    let mut args = vec!["send", &url, "--access-key-id", ACCESS_KEY_ID];
-    args.extend(SCOPE);
-    let mut cmd = evs(&home, &args);
-    cmd.env("AWS_SECRET_ACCESS_KEY", SECRET);
-    one_error_line(&run(cmd, EVENT_LINE), "tls");
+    let out = send_with_key(&home, &server.url(), None, ACCESS_KEY_ID, SECRET);
+    one_error_line(&out, "tls");
 }
 
 /// A TLS server that does not do ALPN: `alpn_not_h2`, no fallback.
@@ -242,23 +251,13 @@ fn a_server_without_alpn_h2_is_refused() {
         }
     });
     let url = format!("https://{addr}/stream");
-    let mut args = vec![
-        "send",
-        &url,
-        "--ca-cert",
-        path_str(&ca),
-        "--access-key-id",
-        ACCESS_KEY_ID,
-    ];
-    args.extend(SCOPE);
-    let mut cmd = evs(&home, &args);
-    cmd.env("AWS_SECRET_ACCESS_KEY", SECRET);
-    one_error_line(&run(cmd, EVENT_LINE), "alpn_not_h2");
+    let out = send_with_key(&home, &url, Some(&ca), ACCESS_KEY_ID, SECRET);
+    one_error_line(&out, "alpn_not_h2");
 }
 
-/// The failures of request verification, each the kind the server named in its 403: a
-/// request dated an hour before the server's clock, an access key it does not know, a wrong
-/// secret.
+/// The failures of request verification, each the kind the server named in its 403, with the
+/// exception AWS names for it: a request dated an hour before the server's clock, an access
+/// key it does not know, a wrong secret.
 #[test]
 fn refused_requests_give_the_servers_kind() {
     let home = TempDir::new("send-tls", "refused");
@@ -266,31 +265,35 @@ fn refused_requests_give_the_servers_kind() {
     let ca = ca_file(&home, &pki);
     let late = TlsMirror::verifying(&pki, Duration::from_secs(3600));
     let on_time = TlsMirror::verifying(&pki, Duration::ZERO);
-    for (server, key, secret, kind) in [
-        (&late, ACCESS_KEY_ID, SECRET, "request_expired"),
-        (&on_time, "AKIDUNKNOWN", SECRET, "unknown_access_key"),
+    for (server, key, secret, kind, exception) in [
+        (
+            &late,
+            ACCESS_KEY_ID,
+            SECRET,
+            "request_expired",
+            "InvalidSignatureException: Signature expired: ",
+        ),
+        (
+            &on_time,
+            "AKIDUNKNOWN",
+            SECRET,
+            "unknown_access_key",
+            "UnrecognizedClientException: ",
+        ),
         (
             &on_time,
             ACCESS_KEY_ID,
             "not-the-secret",
             "signature_does_not_match",
+            "InvalidSignatureException: ",
         ),
     ] {
-        let url = server.url();
-        let mut args = vec![
-            "send",
-            &url,
-            "--ca-cert",
-            path_str(&ca),
-            "--access-key-id",
-            key,
-        ];
-        args.extend(SCOPE);
-        let mut cmd = evs(&home, &args);
-        cmd.env("AWS_SECRET_ACCESS_KEY", secret);
-        let out = run(cmd, EVENT_LINE);
+        let out = send_with_key(&home, &server.url(), Some(&ca), key, secret);
         let line = one_error_line(&out, kind);
-        assert!(line.contains("403"), "{line}");
+        assert!(
+            line.contains(&format!("403 Forbidden: {exception}")),
+            "{line}"
+        );
         assert!(out.stdout.is_empty(), "nothing echoed: {line}");
         let report = server.report();
         assert!(!report.verified_chain(), "{report:?}");
