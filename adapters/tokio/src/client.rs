@@ -430,16 +430,7 @@ impl Client {
         request: http::Request<()>,
         session: Session,
     ) -> Result<(Sender, Receiver), Error> {
-        if session.config().role() != Role::Client {
-            return Err(Error::Config(
-                "a client stream needs a Role::Client session",
-            ));
-        }
-        let (mut parts, ()) = request.into_parts();
-        parts.headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
-        );
+        let parts = event_stream_head(request, session.config())?;
         match &self.inner {
             Inner::Fixed { send_request, span } => {
                 let request = http::Request::from_parts(parts, ());
@@ -523,16 +514,7 @@ impl Client {
         config: SessionConfig,
         signing: &RequestSigning,
     ) -> Result<(Sender, Receiver), Error> {
-        if config.role() != Role::Client {
-            return Err(Error::Config(
-                "a client stream needs a Role::Client session",
-            ));
-        }
-        let (mut parts, ()) = request.into_parts();
-        parts.headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
-        );
+        let mut parts = event_stream_head(request, &config)?;
         let signed = signing.sign(&mut parts).await?;
         let session = Session::new(config).with_signer(signed.event_signer());
         self.open(http::Request::from_parts(parts, ()), session)
@@ -567,4 +549,23 @@ fn halves(
         Receiver::client(shared.clone(), response),
         shared,
     )
+}
+
+/// The head of a client stream's request, `content-type: application/vnd.amazon.eventstream`
+/// set (before signing, so that it is signed), once `config` is known to be a client's.
+fn event_stream_head(
+    request: http::Request<()>,
+    config: &SessionConfig,
+) -> Result<http::request::Parts, Error> {
+    if config.role() != Role::Client {
+        return Err(Error::Config(
+            "a client stream needs a Role::Client session",
+        ));
+    }
+    let (mut parts, ()) = request.into_parts();
+    parts.headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+    );
+    Ok(parts)
 }
