@@ -1117,3 +1117,16 @@ impl fmt::Debug for Incoming {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::push_json_escaped;
+
+    /// What JSON requires escaped is escaped; the rest, non-ASCII included, is kept.
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        push_json_escaped(&mut out, "id \"AKID\\x\"\n\r\t\u{1}\u{1f} é");
+        assert_eq!(out, r#"id \"AKID\\x\"\n\r\t\u0001\u001f é"#);
+    }
+}
