@@ -7,12 +7,15 @@ use super::message::Message;
 use bytes::{BufMut, BytesMut};
 
 /// The lengths of a frame that passed validation.
-struct Sizes {
-    total: u32,
-    headers: u32,
+pub(crate) struct Sizes {
+    /// The frame's length: prelude, headers, payload and message CRC.
+    pub(crate) total: u32,
+    /// The length of the header block.
+    pub(crate) headers: u32,
 }
 
-fn validate(msg: &Message, limits: &Limits) -> Result<Sizes, EncodeError> {
+/// Checks that `msg` can be encoded within `limits`, and measures its frame.
+pub(crate) fn validate(msg: &Message, limits: &Limits) -> Result<Sizes, EncodeError> {
     let headers = msg.headers();
     if headers.len() > limits.max_header_count() as usize {
         return Err(EncodeError::TooManyHeaders {
@@ -66,6 +69,7 @@ fn validate(msg: &Message, limits: &Limits) -> Result<Sizes, EncodeError> {
     }
 }
 
+#[inline(always)]
 fn put_header<B: BufMut>(dst: &mut B, h: &Header) {
     let name = h.name().as_bytes();
     // validate() checked 1..=255.
@@ -131,20 +135,29 @@ impl Message {
         dst: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
         let sizes = validate(self, limits)?;
-        let total = sizes.total as usize;
+        dst.reserve(sizes.total as usize);
+        self.write_validated(&sizes, dst);
+        Ok(sizes.total as usize)
+    }
+
+    /// Appends the frame of this message, which [`validate`] measured as `sizes`, to `dst`.
+    ///
+    /// One checksum runs over the frame: its state after the first 8 bytes gives the prelude
+    /// CRC, and it goes on from there to the message CRC, so no byte is checksummed twice.
+    #[inline]
+    pub(crate) fn write_validated(&self, sizes: &Sizes, dst: &mut BytesMut) {
         let start = dst.len();
-        dst.reserve(total);
         dst.put_u32(sizes.total);
         dst.put_u32(sizes.headers);
-        let prelude_crc = crc32fast::hash(&dst[start..start + 8]);
-        dst.put_u32(prelude_crc);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&dst[start..]);
+        dst.put_u32(crc.clone().finalize());
         for h in self.headers() {
             put_header(dst, h);
         }
         dst.put_slice(self.payload());
-        let message_crc = crc32fast::hash(&dst[start..]);
-        dst.put_u32(message_crc);
-        Ok(total)
+        crc.update(&dst[start + 8..]);
+        dst.put_u32(crc.finalize());
     }
 
     /// Appends this message as one frame to any [`BufMut`], checked against `limits`.
@@ -178,13 +191,13 @@ impl Message {
         let mut head = BytesMut::with_capacity(12 + sizes.headers as usize);
         head.put_u32(sizes.total);
         head.put_u32(sizes.headers);
-        let prelude_crc = crc32fast::hash(&head[..8]);
-        head.put_u32(prelude_crc);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head);
+        head.put_u32(crc.clone().finalize());
         for h in self.headers() {
             put_header(&mut head, h);
         }
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&head);
+        crc.update(&head[8..]);
         crc.update(self.payload());
         dst.put_slice(&head);
         dst.put_slice(self.payload());

@@ -23,7 +23,9 @@ mod message;
 /// allocation and a copy per header; `&str` could not outlive the decoder's buffer. It converts
 /// from `&'static str` and `String`, and derefs to `str`.
 pub use bytestring::ByteString;
+pub(crate) use decode::decode_exact;
 pub use decode::{FrameDecoder, MIN_FRAME_LEN, PRELUDE_LEN};
+pub(crate) use encode::validate;
 pub use error::{EncodeError, FrameError};
 pub use header::{Header, HeaderValue, MAX_HEADER_NAME_LEN, MAX_HEADER_VALUE_LEN};
 pub use limits::Limits;

@@ -361,3 +361,52 @@ fn large_frames_are_placed_like_their_input() {
         assert_eq!(at, wire.len());
     }
 }
+
+/// What a `FrameDecoder` makes of `frame` fed whole: its first message or its error.
+fn decoder_first(frame: &Bytes, limits: Limits) -> Option<Result<Message, FrameError>> {
+    let mut d = FrameDecoder::with_limits(limits);
+    d.handle_bytes(frame);
+    d.poll_message().transpose()
+}
+
+#[test]
+fn decode_exact_agrees_with_the_decoder_on_every_corruption() {
+    // Every byte of a frame flipped, and the frame cut or extended: whenever the frame is
+    // exactly one frame by its prelude, decode_exact gives the decoder's message or error.
+    let wire = encode(&all_types()).freeze();
+    let small = Limits::default().with_max_header_count(3);
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for i in 0..wire.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut v = wire.to_vec();
+            v[i] ^= bit;
+            cases.push(v);
+        }
+    }
+    cases.push(wire[..wire.len() - 1].to_vec());
+    cases.push(wire[..11].to_vec());
+    cases.push([&wire[..], b"x"].concat());
+    let mut exact = 0;
+    for case in cases {
+        let frame = Bytes::from(case);
+        for limits in [Limits::default(), small] {
+            match decode_exact(&frame, &limits) {
+                Some(got) => {
+                    exact += 1;
+                    assert_eq!(Some(got), decoder_first(&frame, limits));
+                }
+                None => {
+                    let total = frame
+                        .get(..4)
+                        .map(|p| u32::from_be_bytes(p.try_into().unwrap()));
+                    assert_ne!(total, Some(frame.len() as u32));
+                }
+            }
+        }
+    }
+    // The flips of the length field's low bits and the cut and extended frames are not one
+    // frame; nearly everything else is.
+    assert!(exact > 4 * wire.len() - 40, "{exact}");
+    let m = decode_exact(&wire, &Limits::default()).unwrap().unwrap();
+    assert_eq!(m, all_types());
+}

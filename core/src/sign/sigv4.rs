@@ -146,6 +146,22 @@ fn string_to_sign_parts(
     payload_hash: &[u8; 32],
     mut out: impl FnMut(&[u8]),
 ) {
+    string_to_sign_head(time, region, service, &mut out);
+    out(prior.as_bytes());
+    out(b"\n");
+    out(&hex32(headers_hash));
+    out(b"\n");
+    out(&hex32(payload_hash));
+}
+
+/// Feeds the first three lines of the string to sign to `out`, the ones every event signed at
+/// the same time shares: `ALGORITHM \n amz_date \n scope \n`.
+fn string_to_sign_head(
+    time: &SigningTime,
+    region: &str,
+    service: &str,
+    mut out: impl FnMut(&[u8]),
+) {
     out(ALGORITHM.as_bytes());
     out(b"\n");
     out(time.amz_date().as_bytes());
@@ -156,14 +172,6 @@ fn string_to_sign_parts(
     out(b"/");
     out(service.as_bytes());
     out(b"/aws4_request\n");
-    out(prior.as_bytes());
-    out(b"\n");
-    for (i, hash) in [headers_hash, payload_hash].into_iter().enumerate() {
-        if i > 0 {
-            out(b"\n");
-        }
-        out(&hex32(hash));
-    }
 }
 
 /// The string to sign for one event, as the SigV4 event signing rules define it.
@@ -212,8 +220,8 @@ fn date_header_bytes(millis: i64) -> [u8; DATE_HEADER_LEN] {
     b
 }
 
-/// The state both ends of a signed stream keep: parameters, the prior signature and the signing
-/// key of the current date.
+/// The state both ends of a signed stream keep: parameters, the prior signature, the signing
+/// key of the current date and what the events of the current `:date` share.
 #[derive(Clone)]
 struct Chain {
     params: SigningParams,
@@ -221,6 +229,85 @@ struct Chain {
     prior: String,
     /// The signing key of one scope date, already keyed into an HMAC state.
     key: Option<([u8; 8], HmacSha256)>,
+    /// What the events signed at one `:date` share; a stream signs many events per second.
+    moment: Moment,
+}
+
+/// What every event with the same `:date` value shares, computed for the first of them: the
+/// time, the hash of the encoded `:date` header (in hex, as the string to sign has it), and the
+/// signing key's HMAC with the string to sign's first three lines (algorithm, time, scope)
+/// already absorbed. Each event then hashes only its own lines: two SHA-256 blocks fewer per
+/// event, one of the `:date` header and one of the string to sign.
+#[derive(Clone)]
+struct Moment {
+    /// The `:date` value, in milliseconds; `None` until the first event.
+    millis: Option<i64>,
+    time: SigningTime,
+    date_hash: [u8; 64],
+    mac: HmacSha256,
+}
+
+impl Moment {
+    fn new(
+        params: &SigningParams,
+        key: &mut Option<([u8; 8], HmacSha256)>,
+        millis: i64,
+        time: SigningTime,
+    ) -> Moment {
+        let mut mac = keyed(params, key, &time);
+        string_to_sign_head(&time, &params.region, &params.service, |b| mac.update(b));
+        let date_hash: [u8; 32] = Sha256::digest(date_header_bytes(millis)).into();
+        Moment {
+            millis: Some(millis),
+            time,
+            date_hash: hex32(&date_hash),
+            mac,
+        }
+    }
+
+    /// The moment of no event yet, which no `:date` matches.
+    fn none() -> Moment {
+        Moment {
+            millis: None,
+            time: SigningTime::EPOCH,
+            date_hash: [0; 64],
+            // Never used: no `:date` matches `None`.
+            mac: <HmacSha256 as KeyInit>::new(&Default::default()),
+        }
+    }
+
+    /// The HMAC over the string to sign of the event whose `:date` this is, chained to `prior`,
+    /// for its `payload`, ready to finalize or verify.
+    fn mac(&self, prior: &str, payload: &[u8]) -> HmacSha256 {
+        let payload_hash: [u8; 32] = Sha256::digest(payload).into();
+        let mut mac = self.mac.clone();
+        mac.update(prior.as_bytes());
+        // The rest of the string to sign in one piece: `\n hex(headers hash) \n hex(payload hash)`.
+        let mut tail = [b'\n'; 2 + 64 + 64];
+        tail[1..65].copy_from_slice(&self.date_hash);
+        tail[66..].copy_from_slice(&hex32(&payload_hash));
+        mac.update(&tail);
+        mac
+    }
+}
+
+/// The keyed HMAC of the signing key for `time`'s date, derived once per date and credentials
+/// and kept in `key`.
+fn keyed(
+    params: &SigningParams,
+    key: &mut Option<([u8; 8], HmacSha256)>,
+    time: &SigningTime,
+) -> HmacSha256 {
+    let mut date = [0u8; 8];
+    date.copy_from_slice(time.scope_date().as_bytes());
+    if let Some((d, mac)) = key {
+        if *d == date {
+            return mac.clone();
+        }
+    }
+    let mac = signing_mac(params, &date);
+    *key = Some((date, mac.clone()));
+    mac
 }
 
 impl Chain {
@@ -229,28 +316,16 @@ impl Chain {
             params,
             prior: String::from(seed),
             key: None,
+            moment: Moment::none(),
         }
     }
 
-    /// The keyed HMAC of the signing key for `time`'s date, derived once per date and credentials.
-    fn keyed(&mut self, time: &SigningTime) -> HmacSha256 {
-        let mut date = [0u8; 8];
-        date.copy_from_slice(time.scope_date().as_bytes());
-        if let Some((d, mac)) = &self.key {
-            if *d == date {
-                return mac.clone();
-            }
-        }
-        let mac = signing_mac(&self.params, &date);
-        self.key = Some((date, mac.clone()));
-        mac
-    }
-
-    /// The HMAC over the string to sign of one event, ready to finalize or verify.
+    /// The HMAC over the string to sign of one event with any encoded `headers`, ready to
+    /// finalize: the general form of [`event_mac`](Self::event_mac), for [`SigV4Signer::sign_raw`].
     fn mac(&mut self, time: &SigningTime, headers: &[u8], payload: &[u8]) -> HmacSha256 {
         let headers_hash: [u8; 32] = Sha256::digest(headers).into();
         let payload_hash: [u8; 32] = Sha256::digest(payload).into();
-        let mut mac = self.keyed(time);
+        let mut mac = keyed(&self.params, &mut self.key, time);
         string_to_sign_parts(
             time,
             &self.params.region,
@@ -261,6 +336,28 @@ impl Chain {
             |b| mac.update(b),
         );
         mac
+    }
+
+    /// Makes `moment` that of the `:date` value `millis`: kept from the previous event when its
+    /// `:date` was the same, otherwise computed for the signing time `time` gives (which is
+    /// called only then). Returns the moment's signing time.
+    fn refresh<E>(
+        &mut self,
+        millis: i64,
+        time: impl FnOnce() -> Result<SigningTime, E>,
+    ) -> Result<SigningTime, E> {
+        if self.moment.millis != Some(millis) {
+            self.moment = Moment::new(&self.params, &mut self.key, millis, time()?);
+        }
+        Ok(self.moment.time)
+    }
+
+    /// The HMAC over the string to sign of an event whose only header is its `:date`, `millis`,
+    /// signed at `time`, carrying `payload`, ready to finalize or verify.
+    fn event_mac(&mut self, millis: i64, time: SigningTime, payload: &[u8]) -> HmacSha256 {
+        // The error type is uninhabited: the time is at hand.
+        let Ok(_) = self.refresh::<core::convert::Infallible>(millis, || Ok(time));
+        self.moment.mac(&self.prior, payload)
     }
 
     fn advance(&mut self, signature: &[u8]) {
@@ -274,6 +371,7 @@ impl Chain {
     fn set_credentials(&mut self, credentials: Credentials) {
         self.params.credentials = credentials;
         self.key = None;
+        self.moment = Moment::none();
     }
 }
 
@@ -303,9 +401,12 @@ pub(crate) fn signing_mac(params: &SigningParams, scope_date: &[u8]) -> HmacSha2
 
 /// A SHA-256 digest or HMAC in lowercase hex.
 pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = [0u8; 64];
-    // 64 bytes hold the hex of 32: this cannot fail.
-    let _ = hex::encode_to_slice(bytes, &mut hex);
+    for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
+    }
     hex
 }
 
@@ -445,7 +546,7 @@ impl SigV4Signer {
         let mut inner = BytesMut::with_capacity(message.encoded_len());
         message.encode_with_limits(limits, &mut inner)?;
         let inner = inner.freeze();
-        let sig = self.sign_raw(time, &date_header_bytes(time.unix_millis()), &inner)?;
+        let sig = self.sign_event(time, &inner);
         Ok(envelope(time, sig, inner))
     }
 
@@ -455,9 +556,25 @@ impl SigV4Signer {
     ///
     /// [`SignError::AfterEnd`] if the end frame was already signed.
     pub fn sign_end(&mut self, time: SigningTime) -> Result<Message, SignError> {
-        let sig = self.sign_raw(time, &date_header_bytes(time.unix_millis()), &[])?;
+        if self.ended {
+            return Err(SignError::AfterEnd);
+        }
+        let sig = self.sign_event(time, &[]);
         self.ended = true;
         Ok(envelope(time, sig, Bytes::new()))
+    }
+
+    /// Signs an envelope whose `:date` is `time` and whose payload is `payload`, and advances
+    /// the chain. The caller checked that the end was not signed yet.
+    fn sign_event(&mut self, time: SigningTime, payload: &[u8]) -> [u8; 32] {
+        let sig: [u8; 32] = self
+            .chain
+            .event_mac(time.unix_millis(), time, payload)
+            .finalize()
+            .into_bytes()
+            .into();
+        self.chain.advance(&sig);
+        sig
     }
 }
 
@@ -482,6 +599,10 @@ pub(crate) fn unwrap_inner(
     limits: &Limits,
     index: u64,
 ) -> Result<Message, VerifyError> {
+    if let Some(inner) = crate::frame::decode_exact(payload, limits) {
+        return Ok(inner?);
+    }
+    // Not one frame: the decoder says how it falls short or runs over.
     let mut decoder = FrameDecoder::with_limits(*limits);
     decoder.handle_bytes(payload);
     let inner = decoder.poll_message()?;
@@ -510,7 +631,7 @@ fn envelope(time: SigningTime, sig: [u8; 32], payload: Bytes) -> Message {
 impl EventSigner for SigV4Signer {
     /// Writes the envelope straight into `dst`: the inner message is encoded in place as the
     /// envelope's payload, hashed there, and the signature filled in, so the payload is copied
-    /// once.
+    /// once. The envelope's checksum runs once over the envelope, after the signature is in.
     fn sign_to(
         &mut self,
         message: &Message,
@@ -521,9 +642,9 @@ impl EventSigner for SigV4Signer {
         if self.ended {
             return Err(SignError::AfterEnd);
         }
+        let inner = crate::frame::validate(message, limits)?;
         let start = dst.len();
-        let inner_len = message.encoded_len();
-        let total = 16 + ENVELOPE_HEADERS_LEN + inner_len;
+        let total = 16 + ENVELOPE_HEADERS_LEN + inner.total as usize;
         let Ok(total32) = u32::try_from(total) else {
             return Err(SignError::Encode(
                 crate::frame::EncodeError::MessageTooLong {
@@ -532,40 +653,52 @@ impl EventSigner for SigV4Signer {
             ));
         };
         dst.reserve(total);
-        dst.put_u32(total32);
-        dst.put_u32(ENVELOPE_HEADERS_LEN as u32);
-        let prelude_crc = crc32fast::hash(&dst[start..start + 8]);
-        dst.put_u32(prelude_crc);
-        let date = date_header_bytes(time.unix_millis());
-        dst.put_slice(&date);
-        dst.put_u8(SIGNATURE_HEADER.len() as u8);
-        dst.put_slice(SIGNATURE_HEADER.as_bytes());
-        dst.put_u8(6);
-        dst.put_u16(32);
-        let sig_at = dst.len();
-        dst.put_bytes(0, 32);
+        let (mut crc, sig_at) = put_envelope_head(dst, total32, time.unix_millis());
         let payload_at = dst.len();
-        if let Err(e) = message.encode_with_limits(limits, dst) {
-            dst.truncate(start);
-            return Err(e.into());
-        }
-        let sig: [u8; 32] = self
-            .chain
-            .mac(&time, &date, &dst[payload_at..])
-            .finalize()
-            .into_bytes()
-            .into();
-        self.chain.advance(&sig);
+        message.write_validated(&inner, dst);
+        let sig = self.sign_event(time, &dst[payload_at..]);
         dst[sig_at..sig_at + 32].copy_from_slice(&sig);
-        let crc = crc32fast::hash(&dst[start..]);
-        dst.put_u32(crc);
+        crc.update(&dst[start + 8..]);
+        dst.put_u32(crc.finalize());
         Ok(total)
     }
 
     fn sign_end_to(&mut self, time: SigningTime, dst: &mut BytesMut) -> Result<usize, SignError> {
-        let end = self.sign_end(time)?;
-        Ok(end.encode(dst)?)
+        if self.ended {
+            return Err(SignError::AfterEnd);
+        }
+        let sig = self.sign_event(time, &[]);
+        self.ended = true;
+        let total = 16 + ENVELOPE_HEADERS_LEN;
+        let start = dst.len();
+        dst.reserve(total);
+        let (mut crc, sig_at) = put_envelope_head(dst, total as u32, time.unix_millis());
+        dst[sig_at..sig_at + 32].copy_from_slice(&sig);
+        crc.update(&dst[start + 8..]);
+        dst.put_u32(crc.finalize());
+        Ok(total)
     }
+}
+
+/// Appends the prelude and the headers of an envelope of `total` bytes whose `:date` is
+/// `millis`, with a zeroed `:chunk-signature` for the caller to fill in. Returns the envelope's
+/// checksum over its first 8 bytes, to be continued from byte 8 once the frame is complete, and
+/// where the signature goes.
+fn put_envelope_head(dst: &mut BytesMut, total: u32, millis: i64) -> (crc32fast::Hasher, usize) {
+    let start = dst.len();
+    dst.put_u32(total);
+    dst.put_u32(ENVELOPE_HEADERS_LEN as u32);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&dst[start..]);
+    dst.put_u32(crc.clone().finalize());
+    dst.put_slice(&date_header_bytes(millis));
+    dst.put_u8(SIGNATURE_HEADER.len() as u8);
+    dst.put_slice(SIGNATURE_HEADER.as_bytes());
+    dst.put_u8(6);
+    dst.put_u16(32);
+    let sig_at = dst.len();
+    dst.put_bytes(0, 32);
+    (crc, sig_at)
 }
 
 /// Verifies a chain of signed envelopes on the receiving side and hands out the inner messages.
@@ -685,8 +818,9 @@ impl SigV4Verifier {
             HeaderValue::Bytes(b) if b.len() == 32 => b,
             _ => return Err(invalid(":chunk-signature is not 32 bytes")),
         };
-        let time =
-            SigningTime::from_unix_millis(millis).map_err(|_| invalid(":date is out of range"))?;
+        let time = self.chain.refresh(millis, || {
+            SigningTime::from_unix_millis(millis).map_err(|_| invalid(":date is out of range"))
+        })?;
         if let (Some(max), Some(now)) = (self.max_skew, now) {
             if time.unix_seconds().abs_diff(now.unix_seconds()) > max {
                 return Err(VerifyError::SignatureExpired {
@@ -698,7 +832,7 @@ impl SigV4Verifier {
             }
         }
         let payload = envelope.payload();
-        let mac = self.chain.mac(&time, &date_header_bytes(millis), payload);
+        let mac = self.chain.moment.mac(&self.chain.prior, payload);
         if mac.verify_slice(signature).is_err() {
             return Err(VerifyError::SignatureMismatch { index });
         }

@@ -276,3 +276,91 @@ fn verifying_decoder_reports_truncation_and_a_missing_end_frame() {
     plain.handle_input(&wire);
     assert_eq!(plain.poll_message().unwrap().as_ref(), Some(&chain[0]));
 }
+
+#[test]
+fn events_sharing_a_second_are_signed_as_if_each_were_alone() {
+    // The signer keeps what the events of one `:date` share; each signature must still be the
+    // one the string to sign defines: compared with `sign_raw`, which computes every part.
+    // Seconds repeat, go back, cross midnight, and the credentials rotate mid-second.
+    let midnight = 1_700_006_400;
+    let times = [
+        midnight - 1,
+        midnight - 1,
+        midnight,
+        midnight,
+        midnight,
+        midnight - 1,
+        midnight + 86_400,
+        midnight + 86_400,
+    ];
+    let rotate_at = 4;
+    let new = Credentials::new("access2", "secret2");
+    let mut fast = SigV4Signer::new(params(), SEED);
+    let mut reference = SigV4Signer::new(params(), SEED);
+    let mut wire = BytesMut::new();
+    for (i, &t) in times.iter().enumerate() {
+        if i == rotate_at {
+            fast.set_credentials(new.clone());
+            reference.set_credentials(new.clone());
+        }
+        let start = wire.len();
+        fast.sign_to(&event(i as u8), at(t), &Limits::DEFAULT, &mut wire)
+            .unwrap();
+        let mut d = FrameDecoder::new();
+        d.handle_input(&wire[start..]);
+        let envelope = d.poll_message().unwrap().unwrap();
+        let want = reference
+            .sign_raw(at(t), &sigv4_date_header(at(t)), envelope.payload())
+            .unwrap();
+        assert_eq!(
+            envelope.header(SIGNATURE_HEADER).and_then(|v| v.as_bytes()),
+            Some(&bytes::Bytes::copy_from_slice(&want)),
+            "event {i}"
+        );
+    }
+    fast.sign_end_to(at(midnight + 86_400), &mut wire).unwrap();
+    let end = reference.sign_end(at(midnight + 86_400)).unwrap();
+    let mut tail = BytesMut::new();
+    end.encode(&mut tail).unwrap();
+    assert!(wire.ends_with(&tail));
+
+    // The verifier, which keeps the same, accepts the chain and rotates mid-second too.
+    let mut d = FrameDecoder::new();
+    d.handle_input(&wire);
+    let mut v = SigV4Verifier::new(params(), SEED);
+    let mut n = 0;
+    while let Some(m) = d.poll_message().unwrap() {
+        if n == rotate_at {
+            v.set_credentials(new.clone());
+        }
+        if let Verified::Message(inner) = v.verify(&m, &Limits::DEFAULT, None).unwrap() {
+            assert_eq!(inner, event(n as u8));
+            n += 1;
+        }
+    }
+    v.handle_end_of_input().unwrap();
+    assert_eq!(n, times.len());
+}
+
+#[test]
+fn the_verifier_hands_out_views_into_the_envelope() {
+    // The inner message is decoded where it lies in the received envelope: its payload and its
+    // header values point into the envelope's bytes.
+    let mut s = SigV4Signer::new(params(), SEED);
+    let mut wire = BytesMut::new();
+    let msg = Message::new(alloc::vec![9u8; 300]).with_header("name", "a value not interned");
+    s.sign_to(&msg, at(5), &Limits::DEFAULT, &mut wire).unwrap();
+    let wire = wire.freeze();
+    let mut d = FrameDecoder::new();
+    d.handle_bytes(&wire);
+    let envelope = d.poll_message().unwrap().unwrap();
+    let mut v = SigV4Verifier::new(params(), SEED);
+    let Verified::Message(inner) = v.verify(&envelope, &Limits::DEFAULT, None).unwrap() else {
+        panic!("not a message");
+    };
+    assert_eq!(inner, msg);
+    let range = wire.as_ptr_range();
+    assert!(range.contains(&inner.payload().as_ptr()));
+    let value = inner.header_str("name").unwrap();
+    assert!(range.contains(&value.as_ptr()));
+}
