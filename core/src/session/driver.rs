@@ -6,6 +6,14 @@ use crate::sign::SigningTime;
 use bytes::{Buf, Bytes, BytesMut};
 use core::fmt;
 
+/// The room the driver keeps in the buffer the session encodes into: frames are encoded one
+/// after another into one allocation and split off it as `Bytes`, instead of one allocation
+/// each (which the transport frees, often on another thread).
+const OUTPUT_CHUNK: usize = 64 * 1024;
+
+/// Below this much room, the next buffer handed to the session is a fresh [`OUTPUT_CHUNK`].
+const OUTPUT_MIN_ROOM: usize = 4 * 1024;
+
 /// How the transport closes our side once the pending bytes are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -131,6 +139,14 @@ impl Driver {
     /// The session, for what the driver does not wrap (its configuration, its error).
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// Whether the session uses the time it is given: its signer signs with it, or its verifier
+    /// checks the peer's against it. When neither does, any time will do (for example
+    /// [`SigningTime::EPOCH`]), and a transport need not read its clock for every command and
+    /// every input.
+    pub fn uses_time(&self) -> bool {
+        self.session.signs_with_time || self.session.verifier.is_some()
     }
 
     /// The session, to replace or reach its signer or verifier (rotated credentials).
@@ -277,6 +293,14 @@ impl Driver {
         if self.reset {
             return;
         }
+        if self.output.is_empty()
+            && self.output.capacity() < OUTPUT_MIN_ROOM
+            && self.session.pending_transmit_len() > 0
+        {
+            // The session hands its filled buffer over in exchange for this one, and encodes
+            // the next frames into it.
+            self.output.reserve(OUTPUT_CHUNK);
+        }
         while let Some(t) = self.session.poll_transmit(&mut self.output) {
             match t {
                 Transmit::Finish => self.close = Some(Close::Finish),
@@ -405,6 +429,40 @@ mod tests {
     fn driver(role: Role, queue: usize) -> Driver {
         let config = SessionConfig::new(role, Mode::HttpBinding).with_max_queued_events(queue);
         Driver::new(Session::new(config))
+    }
+
+    #[test]
+    fn uses_time_only_with_a_signer_or_verifier_that_needs_it() {
+        use crate::sign::{Credentials, SigV4Signer, SigningParams, Unchecked};
+        assert!(!driver(Role::Client, 4).uses_time());
+        let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "demo");
+        let config = SessionConfig::new(Role::Client, Mode::HttpBinding);
+        let signed = Session::new(config).with_signer(SigV4Signer::new(params, &"00".repeat(32)));
+        assert!(Driver::new(signed).uses_time());
+        let verifying = Session::new(config).with_verifier(Unchecked::default());
+        assert!(Driver::new(verifying).uses_time());
+    }
+
+    /// Frames taken one by one are split off a few shared buffers, not one allocation each.
+    #[test]
+    fn frames_share_the_output_buffers() {
+        let mut d = driver(Role::Client, 4);
+        let mut taken = Vec::new();
+        for i in 0..40u8 {
+            let event = EventBuilder::new("E").payload(alloc::vec![i; 100]).build();
+            d.apply(Command::Send(event), t()).unwrap();
+            taken.push(d.take_output(usize::MAX));
+        }
+        // Each frame that directly follows another in memory shares its buffer.
+        let mut adjacent = 0;
+        for (i, frame) in taken.iter().enumerate() {
+            let end = frame.as_ptr() as usize + frame.len();
+            adjacent += taken[i + 1..]
+                .iter()
+                .filter(|f| f.as_ptr() as usize == end)
+                .count();
+        }
+        assert!(adjacent >= 30, "{adjacent} of 40 frames follow another");
     }
 
     fn frames(n: usize) -> BytesMut {
