@@ -9,7 +9,7 @@ use eventstream::frame::{HeaderValue, Limits, Message};
 use eventstream::session::{EventBuilder, Mode, SendError, SessionEvent};
 use eventstream::sign::{EventSigner, SigV4Signer, SignError, SigningTime};
 use eventstream_tokio::mirror::{Mirror, MirrorOutcome};
-use eventstream_tokio::{Client, Error, ServerConnection};
+use eventstream_tokio::{Client, Error, ServerConnection, FEED_LIMIT};
 use tokio_common::*;
 
 /// The seed's integration test: an initial request echoed as the initial response, a simple
@@ -180,6 +180,85 @@ async fn fifty_concurrent_streams_echo_every_event_once_in_order() {
         }
         for task in tasks {
             task.await.expect("a stream task does not panic");
+        }
+    })
+    .await;
+}
+
+/// `Sender::feed` holds events until `FEED_LIMIT` bytes are pending or the sender flushes,
+/// then hands them to h2 together; signed or not, every event is echoed once, in order, and
+/// a `send` after fed events sends them all first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fed_events_go_out_together_and_are_echoed_in_order() {
+    within_hang_timeout(async {
+        for signed in [false, true] {
+            let (mirror, session, seed) = match signed {
+                false => (Mirror::new(), client_session(Mode::HttpBinding), None),
+                true => (
+                    Mirror::new().with_signing(params()),
+                    signed_client_session(Mode::HttpBinding),
+                    Some(SEED),
+                ),
+            };
+            let addr = start_mirror(mirror).await;
+            let client = Client::connect(addr).await.expect("connects");
+            let (mut sender, mut receiver) = client
+                .open(request(addr, seed), session)
+                .await
+                .expect("opens");
+            // A few small events stay here until the flush.
+            for seq in 0..5 {
+                sender
+                    .feed(numbered_event(0, seq, 100))
+                    .await
+                    .expect("feeds");
+            }
+            assert_eq!(sender.bytes_sent(), 0, "signed: {signed}");
+            sender.flush().await.expect("flushes");
+            let after_flush = sender.bytes_sent();
+            assert!(after_flush > 500, "signed: {signed}");
+            // Past the limit, fed bytes go out without a flush.
+            let mut seq = 5;
+            while sender.bytes_sent() == after_flush {
+                // At most FEED_LIMIT bytes wait here: less than one event more than that.
+                assert!(
+                    seq <= 5 + FEED_LIMIT / 1000,
+                    "signed: {signed}: nothing went out"
+                );
+                sender
+                    .feed(numbered_event(0, seq, 1000))
+                    .await
+                    .expect("feeds");
+                seq += 1;
+            }
+            // The rest, then one sent: everything goes out, in order.
+            for _ in 0..3 {
+                sender
+                    .feed(numbered_event(0, seq, 10))
+                    .await
+                    .expect("feeds");
+                seq += 1;
+            }
+            sender
+                .send(numbered_event(0, seq, 10))
+                .await
+                .expect("sends");
+            seq += 1;
+            sender.finish().await.expect("finishes");
+            for i in 0..seq {
+                let len = match i {
+                    0..5 => 100,
+                    _ if i + 4 >= seq => 10,
+                    _ => 1000,
+                };
+                match receiver.recv().await {
+                    Some(Ok(SessionEvent::Event(m))) => {
+                        assert_eq!(m, numbered_event(0, i, len), "signed: {signed}")
+                    }
+                    other => panic!("signed: {signed}: expected echo {i}, got {other:?}"),
+                }
+            }
+            assert!(matches!(receiver.recv().await, Some(Ok(SessionEvent::End))));
         }
     })
     .await;

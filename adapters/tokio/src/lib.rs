@@ -123,7 +123,7 @@ pub use server::{
     Incoming, ServerBuilder, ServerConnection, AWS_ERROR_TYPE_HEADER, ERROR_KIND_HEADER,
     REJECT_DRAIN_LIMIT, REJECT_DRAIN_TIME,
 };
-pub use stream::{Receiver, Sender, MAX_ERROR_BODY_LEN};
+pub use stream::{Receiver, Sender, FEED_LIMIT, MAX_ERROR_BODY_LEN};
 
 pub use h2::Reason;
 

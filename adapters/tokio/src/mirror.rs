@@ -50,8 +50,11 @@ use eventstream::sign::{
     seed_from_authorization, RequestVerifier, SecretStore, SeedError, SigV4Verifier, SigningParams,
     Unchecked,
 };
+use futures_core::Stream;
 use http::{Method, StatusCode};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use std::{fmt, io};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -513,14 +516,45 @@ fn seed(request: &http::request::Parts) -> Result<String, (&'static str, &'stati
     })
 }
 
-/// Echoes what `receiver` yields through `sender` until the stream ends.
+/// The receiver's next item if it is there without waiting.
+fn ready_item(receiver: &mut Receiver) -> Option<Option<Result<SessionEvent, Error>>> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(receiver).poll_next(&mut cx) {
+        Poll::Ready(item) => Some(item),
+        Poll::Pending => None,
+    }
+}
+
+/// Echoes what `receiver` yields through `sender` until the stream ends. The events that are
+/// there together (one DATA frame's worth, say) are fed and then flushed together: their echoes
+/// go out in as few DATA frames and writes as the client's frame size allows.
 async fn echo(sender: &mut Sender, mut receiver: Receiver, echoed: &mut u64) -> MirrorOutcome {
-    while let Some(item) = receiver.recv().await {
+    let mut fed = false;
+    loop {
+        let ready = if fed { ready_item(&mut receiver) } else { None };
+        let item = match ready {
+            Some(item) => item,
+            None => {
+                if fed {
+                    fed = false;
+                    match sender.flush().await {
+                        // The session failed meanwhile: the receiver says how.
+                        Ok(()) | Err(Error::Session(_)) => {}
+                        Err(e) => return MirrorOutcome::Failed(e),
+                    }
+                }
+                receiver.recv().await
+            }
+        };
+        let Some(item) = item else { break };
         let sent = match item {
             Ok(SessionEvent::InitialRequest(m)) => {
                 sender.send_initial_response(as_initial_response(m)).await
             }
-            Ok(SessionEvent::Event(m)) => sender.send(m).await,
+            Ok(SessionEvent::Event(m)) => {
+                fed = true;
+                sender.feed(m).await
+            }
             Ok(SessionEvent::Exception { message, .. }) => sender.send_exception(message).await,
             Ok(SessionEvent::Error { code, text, .. }) => sender.send_error(&code, &text).await,
             Ok(SessionEvent::End) => {

@@ -26,6 +26,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 use tracing::Span;
 
+/// The bytes [`Sender::feed`] lets accumulate before it hands them to h2: 64 KiB, four DATA
+/// frames of HTTP/2's smallest maximum frame size, so a burst of small events costs a few
+/// writes instead of one each, and little memory.
+pub const FEED_LIMIT: usize = 64 * 1024;
+
 /// The most bytes of a non-200 response's body kept in [`Error::Status`].
 pub const MAX_ERROR_BODY_LEN: usize = 64 * 1024;
 
@@ -57,6 +62,9 @@ pub(crate) struct Inner {
     receiver_waker: Option<Waker>,
     bytes_sent: u64,
     clock: Clock,
+    /// The time of the commands whose bytes are still in the driver (a batch of
+    /// [`Sender::feed`]s): one clock read for all of them.
+    batch_time: Option<SigningTime>,
     span: Span,
     /// Held while the HTTP/2 stream is open at this end (a client pool's count of a
     /// connection's streams): dropped once our side is reset, or half-closed with the receiver's
@@ -67,6 +75,30 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The time for the session's input: the clock's, or any time when the session uses none
+    /// (no signer that signs with the time, no verifier).
+    fn now(&mut self) -> Result<SigningTime, Error> {
+        if self.driver.uses_time() {
+            self.clock.now()
+        } else {
+            Ok(SigningTime::EPOCH)
+        }
+    }
+
+    /// The time for a command: read once for the commands whose bytes go out together (those
+    /// applied while earlier ones are still in the driver), and not at all when the session
+    /// uses none.
+    fn command_time(&mut self) -> Result<SigningTime, Error> {
+        match self.batch_time {
+            Some(t) if !self.driver.output().is_empty() => Ok(t),
+            _ => {
+                let now = self.now()?;
+                self.batch_time = Some(now);
+                Ok(now)
+            }
+        }
+    }
+
     fn wake_both(&mut self) {
         if let Some(w) = self.sender_waker.take() {
             w.wake();
@@ -268,6 +300,7 @@ impl Shared {
                 receiver_waker: None,
                 bytes_sent: 0,
                 clock: Clock::default(),
+                batch_time: None,
                 span: span.clone(),
                 lease: None,
                 receiver_done: false,
@@ -298,10 +331,11 @@ impl Shared {
 /// The sending half of an event stream: session commands whose bytes go out on the HTTP/2
 /// stream as its flow control allows.
 ///
-/// Each command takes the time from the system clock for signing, queues the (signed) frame in
-/// the core session, and then waits until its bytes have been handed to h2 within the stream's
-/// send capacity: a peer that does not read holds the sender back, and at most one message is
-/// buffered here. A command whose future is dropped before it completes has still been accepted
+/// Each command takes the time from the system clock for signing (unless the session signs
+/// without it), queues the (signed) frame in the core session, and then waits until its bytes
+/// have been handed to h2 within the stream's send capacity: a peer that does not read holds the
+/// sender back, and at most one message is buffered here ([`feed`](Self::feed) queues up to
+/// [`FEED_LIMIT`] bytes more, to send several events in one DATA frame). A command whose future is dropped before it completes has still been accepted
 /// by the session; its bytes go out with the next command (or with [`flush`](Self::flush)).
 ///
 /// A failure of the stream found while sending (the peer's `RST_STREAM`, `GOAWAY`, a lost
@@ -337,19 +371,45 @@ impl Sender {
 
     /// Runs a session command at the current time, then flushes.
     async fn command(&mut self, command: Command) -> Result<(), Error> {
-        if self.shared.lock().driver.wants_output() {
-            // Bytes of an earlier command whose future was dropped go first.
-            self.flush().await?;
-        }
-        {
-            let _enter = self.shared.span.enter();
-            let mut inner = self.shared.lock();
-            let now = inner.clock.now()?;
-            if let Err(e) = inner.driver.apply(command, now) {
-                return Err(inner.refused(e));
+        self.queue(command, 0).await
+    }
+
+    /// Runs a session command at the current time once fewer than `limit` bytes are pending
+    /// (all of them when `limit` is 0), then hands the driver's output to h2 if at least `limit`
+    /// bytes are pending (always when 0). The command is not run if the future is dropped
+    /// while it waits for the earlier bytes.
+    async fn queue(&mut self, command: Command, limit: usize) -> Result<(), Error> {
+        let shared = &self.shared;
+        let mut command = Some(command);
+        poll_fn(move |cx| {
+            let _enter = shared.span.enter();
+            let mut inner = shared.lock();
+            if command.is_some() {
+                let earlier = match limit {
+                    // Bytes (or the close) of an earlier command whose future was dropped.
+                    0 => inner.driver.wants_output(),
+                    _ => {
+                        inner.driver.output_len() >= limit || inner.driver.pending_reset().is_some()
+                    }
+                };
+                if earlier {
+                    ready!(inner.poll_flush(cx))?;
+                }
+                let Some(command) = command.take() else {
+                    return Poll::Ready(Ok(()));
+                };
+                let now = inner.command_time()?;
+                if let Err(e) = inner.driver.apply(command, now) {
+                    return Poll::Ready(Err(inner.refused(e)));
+                }
             }
-        }
-        self.flush().await
+            if limit == 0 || inner.driver.output_len() >= limit {
+                inner.poll_flush(cx)
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })
+        .await
     }
 
     /// Sends an event (see [`Session::send`]); waits until its bytes are handed to h2.
@@ -359,6 +419,23 @@ impl Sender {
     /// The stream's failure, or [`Error::Send`] when the session refuses the command.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.command(Command::Send(message)).await
+    }
+
+    /// Queues an event (see [`Session::send`]) to go out with the events queued after it, in as
+    /// few HTTP/2 DATA frames and writes as the peer's frame size allows: the pending bytes are
+    /// handed to h2 once [`FEED_LIMIT`] of them are pending, or by [`flush`](Self::flush),
+    /// [`send`](Self::send) or any other command. Waits, as `send` does, while h2's send
+    /// capacity leaves `FEED_LIMIT` bytes or more pending: at most `FEED_LIMIT` bytes and one
+    /// message are buffered here.
+    ///
+    /// For an application that has several events at hand (a burst of audio, an echo of what
+    /// arrived together): `feed` each, then `flush`. A single event is sent at once with `send`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
+        self.queue(Command::Send(message), FEED_LIMIT).await
     }
 
     /// Sends the RPC initial request (client; see [`Session::send_initial_request`]).
@@ -677,7 +754,7 @@ impl Receiver {
                     return Poll::Ready(());
                 }
                 None => {
-                    match inner.clock.now() {
+                    match inner.now() {
                         Ok(now) => inner.driver.handle_eof(now),
                         Err(e) => {
                             inner.fail(e);
@@ -712,7 +789,7 @@ impl Receiver {
                 },
             },
         };
-        let now = match inner.clock.now() {
+        let now = match inner.now() {
             Ok(now) => now,
             Err(e) => {
                 inner.fail(e);
