@@ -401,11 +401,16 @@ pub(crate) fn signing_mac(params: &SigningParams, scope_date: &[u8]) -> HmacSha2
 
 /// A SHA-256 digest or HMAC in lowercase hex.
 pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Nibbles first, then digits: both loops are branch-free over fixed-size arrays, which the
+    // compiler turns into vector instructions.
     let mut hex = [0u8; 64];
     for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 15)];
+        pair[0] = b >> 4;
+        pair[1] = b & 15;
+    }
+    for d in &mut hex {
+        // 0-9 -> '0'-'9', 10-15 -> 'a'-'f'.
+        *d += b'0' + (u8::from(*d > 9) * (b'a' - b'0' - 10));
     }
     hex
 }
