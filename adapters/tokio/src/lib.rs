@@ -140,6 +140,15 @@ pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream"
 /// stalled streams hold 32 MiB.
 const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
 
+/// The default largest DATA frame each end accepts: 64 KiB.
+///
+/// Events are small and many, and the sender hands h2 everything it has together (see
+/// [`Sender::feed`]): h2 writes each DATA frame with a write of its own, so a batch of events
+/// goes out in a quarter of the frames and writes that HTTP/2's minimum of 16 KiB would take.
+/// A larger frame holds the connection's other streams back longer: at 64 KiB that is half a
+/// millisecond at a gigabit per second.
+const DEFAULT_MAX_FRAME_SIZE: u32 = 64 * 1024;
+
 /// The default limit on concurrent streams per connection (the server's setting; the client
 /// sizes its connection window for as many).
 const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
@@ -164,7 +173,7 @@ impl Default for Settings {
         Settings {
             stream_window: DEFAULT_STREAM_WINDOW,
             connection_window: None,
-            max_frame_size: 16 * 1024,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
         }
     }
 }

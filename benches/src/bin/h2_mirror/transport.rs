@@ -25,7 +25,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// The adapter's defaults: 256 KiB stream windows, a connection window of one more stream
-    /// window than the server's stream limit (129 × 256 KiB), 16 KiB frames, 128 streams.
+    /// window than the server's stream limit (129 × 256 KiB), 64 KiB frames, 128 streams.
     pub(crate) fn adapter_defaults() -> Settings {
         let stream_window = eventstream_tokio::ClientBuilder::DEFAULT_STREAM_WINDOW;
         let max_concurrent_streams =
@@ -33,7 +33,7 @@ impl Settings {
         Settings {
             stream_window,
             connection_window: (max_concurrent_streams + 1) * stream_window,
-            max_frame_size: 16 * 1024,
+            max_frame_size: eventstream_tokio::ClientBuilder::DEFAULT_MAX_FRAME_SIZE,
             max_concurrent_streams,
         }
     }
