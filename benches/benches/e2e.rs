@@ -156,13 +156,18 @@ fn parse_config() -> Config {
 /// The variants, in the order of the tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
+    /// Ours, signed, events queued with `Sender::feed` (one flush at the end).
     OursSigned,
+    /// Ours, signed, each event awaited with `Sender::send` (one DATA frame each).
+    OursSignedSend,
     SdkSigned,
+    /// Ours, unsigned, with `Sender::feed`.
     OursUnsigned,
 }
 
-const VARIANTS: [Variant; 3] = [
+const VARIANTS: [Variant; 4] = [
     Variant::OursSigned,
+    Variant::OursSignedSend,
     Variant::SdkSigned,
     Variant::OursUnsigned,
 ];
@@ -170,9 +175,10 @@ const VARIANTS: [Variant; 3] = [
 impl Variant {
     fn label(self) -> &'static str {
         match self {
-            Variant::OursSigned => "our tokio client, signed",
+            Variant::OursSigned => "our tokio client, signed (feed)",
+            Variant::OursSignedSend => "our tokio client, signed (send per event)",
             Variant::SdkSigned => "AWS SDK for Rust (aws-sdk-transcribestreaming), signed",
-            Variant::OursUnsigned => "our tokio client, unsigned",
+            Variant::OursUnsigned => "our tokio client, unsigned (feed)",
         }
     }
 }
@@ -377,7 +383,7 @@ fn check_report(reports: &mpsc::Receiver<MirrorReport>, variant: Variant, events
         variant.label()
     );
     match variant {
-        Variant::OursSigned | Variant::SdkSigned => assert!(
+        Variant::OursSigned | Variant::OursSignedSend | Variant::SdkSigned => assert!(
             report.verified_chain(),
             "{}: the chain must be verified: {report:?}",
             variant.label()
@@ -405,6 +411,7 @@ async fn run_ours(
     addr: SocketAddr,
     events: Vec<Message>,
     signed: bool,
+    batch: bool,
     pace: Option<Duration>,
 ) -> OursRun {
     let start = Instant::now();
@@ -449,7 +456,13 @@ async fn run_ours(
             ticks.tick().await;
             sent_at.push(Instant::now());
         }
-        sender.send(event).await.expect("sends");
+        // A paced event goes out at once; a burst is queued and goes out in as few DATA frames
+        // as the stream's window allows.
+        if batch && !timed {
+            sender.feed(event).await.expect("sends");
+        } else {
+            sender.send(event).await.expect("sends");
+        }
     }
     sender.finish().await.expect("finishes");
     let (echoes, echoed_at) = reader.await.expect("the reader does not panic");
@@ -685,7 +698,9 @@ struct Bench {
 impl Bench {
     fn addr(&self, variant: Variant) -> SocketAddr {
         match variant {
-            Variant::OursSigned | Variant::SdkSigned => self.servers.verifying,
+            Variant::OursSigned | Variant::OursSignedSend | Variant::SdkSigned => {
+                self.servers.verifying
+            }
             Variant::OursUnsigned => self.servers.unchecked,
         }
     }
@@ -701,15 +716,16 @@ impl Bench {
         );
         // The events are built here, on the main thread, outside the CPU measured.
         let (elapsed, before, after, latencies) = match variant {
-            Variant::OursSigned | Variant::OursUnsigned => {
+            Variant::OursSigned | Variant::OursSignedSend | Variant::OursUnsigned => {
                 let events = our_events(payloads);
-                let signed = variant == Variant::OursSigned;
+                let signed = variant != Variant::OursUnsigned;
+                let batch = variant != Variant::OursSignedSend;
                 let before = CpuSnapshot::take(self.source);
                 let run = self
                     .client
                     .block_on(
                         self.client
-                            .spawn(unhung(run_ours(addr, events, signed, pace))),
+                            .spawn(unhung(run_ours(addr, events, signed, batch, pace))),
                     )
                     .expect("the run does not panic");
                 // The mirror reports when it has ended the stream: its work is in the window.
@@ -831,7 +847,8 @@ fn main() {
     println!(
         "signing: ours signs the event chain (SigV4Signer) from a fixed seed in its request's \
          Authorization header, its request head unsigned; the SDK signs its request head (once per \
-         stream) and its event chain"
+         stream) and its event chain; ours queues a burst with Sender::feed (feed rows) or awaits \
+         Sender::send per event (send row); paced rows always use send"
     );
     println!(
         "CPU: per run, the CPU time of each runtime's threads from {}, divided by the events; the \
@@ -889,19 +906,21 @@ fn main() {
         );
         medians.push((rate, client_cpu, server_cpu));
     }
-    let (ours, sdk) = (medians[0], medians[1]);
+    let sdk = medians[2];
     println!();
-    println!(
-        "ours signed / SDK signed (medians): events/s {:.2}x; client CPU per event {}; server CPU \
-         per event {}",
-        ours.0 / sdk.0,
-        ours.1
-            .zip(sdk.1)
-            .map_or_else(|| "n/a".to_string(), |(o, s)| format!("{:.2}x", o / s)),
-        ours.2
-            .zip(sdk.2)
-            .map_or_else(|| "n/a".to_string(), |(o, s)| format!("{:.2}x", o / s)),
-    );
+    for (name, ours) in [("feed", medians[0]), ("send per event", medians[1])] {
+        println!(
+            "ours signed ({name}) / SDK signed (medians): events/s {:.2}x; client CPU per event {}; \
+             server CPU per event {}",
+            ours.0 / sdk.0,
+            ours.1
+                .zip(sdk.1)
+                .map_or_else(|| "n/a".to_string(), |(o, s)| format!("{:.2}x", o / s)),
+            ours.2
+                .zip(sdk.2)
+                .map_or_else(|| "n/a".to_string(), |(o, s)| format!("{:.2}x", o / s)),
+        );
+    }
 
     if config.latency_events > 0 {
         println!();
