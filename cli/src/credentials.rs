@@ -30,6 +30,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use clap::builder::{NonEmptyStringValueParser, TypedValueParser as _};
 use clap::Args;
 use eventstream::sign::{Credentials, SigningParams};
+use eventstream_tokio::AwsCredentials;
 use std::error::Error as _;
 use std::fmt;
 
@@ -98,7 +99,7 @@ impl CredentialArgs {
         }
         let chain = chain.build().await;
         match chain.provide_credentials().await {
-            Ok(found) => Ok(from_aws(&found)),
+            Ok(found) => Ok(AwsCredentials::<()>::convert(&found)),
             Err(e) => Err(CredentialsFailure(e)),
         }
     }
@@ -193,15 +194,6 @@ fn provider_config() -> ProviderConfig {
         .with_behavior_version(Some(BehaviorVersion::latest()))
 }
 
-/// The core's credentials from the SDK's: key id, secret and, for temporary keys, the token.
-pub(crate) fn from_aws(found: &aws_credential_types::Credentials) -> Credentials {
-    let credentials = Credentials::new(found.access_key_id(), found.secret_access_key());
-    match found.session_token() {
-        Some(token) => credentials.with_session_token(token),
-        None => credentials,
-    }
-}
-
 /// The standard chain found no credentials, or a provider in it failed.
 #[derive(Debug)]
 pub(crate) struct CredentialsFailure(CredentialsError);
@@ -233,25 +225,6 @@ impl fmt::Display for CredentialsFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Temporary credentials keep their session token; long-term ones have none.
-    #[test]
-    fn sdk_credentials_convert_with_their_token() {
-        let temporary = aws_credential_types::Credentials::new(
-            "ASIAEXAMPLE",
-            "secret",
-            Some("token".into()),
-            None,
-            "test",
-        );
-        let converted = from_aws(&temporary);
-        assert_eq!(converted.access_key_id(), "ASIAEXAMPLE");
-        assert_eq!(converted.secret_access_key(), "secret");
-        assert_eq!(converted.session_token(), Some("token"));
-        let long_term =
-            aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-        assert_eq!(from_aws(&long_term).session_token(), None);
-    }
 
     /// The failure line says what was tried and how to give credentials, and walks the causes.
     #[test]

@@ -137,99 +137,12 @@ pub(crate) fn parse_time(value: &str) -> Result<SigningTime, String> {
 
 /// Seconds since the Unix epoch of an RFC 3339 time or an `x-amz-date`.
 fn parse_date_time(value: &str) -> Option<i64> {
-    let b = value.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = value.get(range)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    // x-amz-date: YYYYMMDDTHHMMSSZ.
-    if b.len() == 16 && b[8] == b'T' && b[15] == b'Z' {
-        return to_unix(
-            digits(0..4)?,
-            digits(4..6)?,
-            digits(6..8)?,
-            (digits(9..11)?, digits(11..13)?, digits(13..15)?),
-            0,
-        );
+    if let Some(t) = SigningTime::from_amz_date(value) {
+        return Some(t.unix_seconds());
     }
-    // RFC 3339: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM).
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let mut rest = &value[19..];
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let end = fraction
-            .find(|c: char| !c.is_ascii_digit())
-            .filter(|&n| n > 0)?;
-        rest = &fraction[end..];
-    }
-    let offset = match rest.as_bytes() {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let num = |a: &u8, b: &u8| -> Option<i64> {
-                (a.is_ascii_digit() && b.is_ascii_digit())
-                    .then(|| i64::from((a - b'0') * 10 + (b - b'0')))
-            };
-            let (hours, minutes) = (num(h1, h2)?, num(m1, m2)?);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let secs = hours * 3600 + minutes * 60;
-            if *sign == b'+' {
-                secs
-            } else {
-                -secs
-            }
-        }
-        _ => return None,
-    };
-    to_unix(
-        digits(0..4)?,
-        digits(5..7)?,
-        digits(8..10)?,
-        (digits(11..13)?, digits(14..16)?, digits(17..19)?),
-        offset,
-    )
-}
-
-/// Seconds since the Unix epoch of a checked civil date and time at a UTC offset in seconds.
-fn to_unix(
-    year: i64,
-    month: i64,
-    day: i64,
-    (hour, minute, second): (i64, i64, i64),
-    offset: i64,
-) -> Option<i64> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    // A leap second (60) is taken as the second after 59.
-    if !(1..=days_in_month).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 to the date, in the proleptic Gregorian calendar (eras of 400 years).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 #[cfg(test)]

@@ -96,12 +96,32 @@ where
                 .provide_credentials()
                 .await
                 .map_err(|e| Error::Credentials(Arc::new(e)))?;
-            let credentials = Credentials::new(aws.access_key_id(), aws.secret_access_key());
-            Ok(match aws.session_token() {
-                Some(token) => credentials.with_session_token(token),
-                None => credentials,
-            })
+            Ok(AwsCredentials::<P>::convert(&aws))
         })
+    }
+}
+
+#[cfg(feature = "aws-credential-types")]
+impl<P> AwsCredentials<P> {
+    /// The core's [`Credentials`] from the AWS SDK's: the key id, the secret and, for temporary
+    /// credentials, the session token.
+    ///
+    /// ```
+    /// use eventstream_tokio::AwsCredentials;
+    ///
+    /// let aws = aws_credential_types::Credentials::new("ASIA", "secret", Some("token".into()), None, "doc");
+    /// let ours = AwsCredentials::<()>::convert(&aws);
+    /// assert_eq!((ours.access_key_id(), ours.secret_access_key()), ("ASIA", "secret"));
+    /// assert_eq!(ours.session_token(), Some("token"));
+    /// let long_term = aws_credential_types::Credentials::new("AKID", "secret", None, None, "doc");
+    /// assert_eq!(AwsCredentials::<()>::convert(&long_term).session_token(), None);
+    /// ```
+    pub fn convert(aws: &aws_credential_types::Credentials) -> Credentials {
+        let credentials = Credentials::new(aws.access_key_id(), aws.secret_access_key());
+        match aws.session_token() {
+            Some(token) => credentials.with_session_token(token),
+            None => credentials,
+        }
     }
 }
 

@@ -99,6 +99,47 @@ impl SigningTime {
         Self::from_unix_seconds(secs)
     }
 
+    /// Reads an `x-amz-date`, `YYYYMMDDTHHMMSSZ` (UTC), exactly as [`amz_date`](Self::amz_date)
+    /// writes it: `None` for any other form, a date that does not exist, or a year outside 0 to
+    /// 9999.
+    ///
+    /// ```
+    /// use eventstream::sign::SigningTime;
+    ///
+    /// let t = SigningTime::from_amz_date("20150830T123600Z").unwrap();
+    /// assert_eq!(t.unix_seconds(), 1_440_938_160);
+    /// assert!(SigningTime::from_amz_date("20230229T000000Z").is_none());
+    /// ```
+    pub fn from_amz_date(value: &str) -> Option<Self> {
+        let b = value.as_bytes();
+        if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+            return None;
+        }
+        let num = |range: core::ops::Range<usize>| -> Option<u32> {
+            b[range].iter().try_fold(0u32, |acc, &d| {
+                d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+            })
+        };
+        let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+        let date = time::Date::from_calendar_date(
+            i32::try_from(num(0..4)?).ok()?,
+            month,
+            u8::try_from(num(6..8)?).ok()?,
+        )
+        .ok()?;
+        let clock = time::Time::from_hms(
+            u8::try_from(num(9..11)?).ok()?,
+            u8::try_from(num(11..13)?).ok()?,
+            u8::try_from(num(13..15)?).ok()?,
+        )
+        .ok()?;
+        let secs = time::PrimitiveDateTime::new(date, clock)
+            .assume_utc()
+            .unix_timestamp();
+        let t = Self::from_unix_seconds(secs).ok()?;
+        (t.amz_date() == value).then_some(t)
+    }
+
     /// This time plus `secs` seconds (negative: minus).
     ///
     /// # Errors

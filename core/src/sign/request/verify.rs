@@ -254,35 +254,6 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, RequestVerifyEr
     })
 }
 
-/// Reads a `YYYYMMDDTHHMMSSZ` time.
-pub(super) fn parse_amz_date(value: &[u8]) -> Option<SigningTime> {
-    let text = core::str::from_utf8(value).ok()?;
-    let b = text.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |range: core::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0u32, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-        })
-    };
-    let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
-    let date =
-        time::Date::from_calendar_date(num(0..4)? as i32, month, u8::try_from(num(6..8)?).ok()?)
-            .ok()?;
-    let clock = time::Time::from_hms(
-        u8::try_from(num(9..11)?).ok()?,
-        u8::try_from(num(11..13)?).ok()?,
-        u8::try_from(num(13..15)?).ok()?,
-    )
-    .ok()?;
-    let secs = time::PrimitiveDateTime::new(date, clock)
-        .assume_utc()
-        .unix_timestamp();
-    let t = SigningTime::from_unix_seconds(secs).ok()?;
-    (t.amz_date() == text).then_some(t)
-}
-
 /// Equal bytes, compared in time that depends on the lengths only.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -379,7 +350,10 @@ impl<S: SecretStore> RequestVerifier<S> {
         }
         let mut trimmed = Vec::new();
         canonical_value(date, &mut trimmed);
-        let time = parse_amz_date(&trimmed).ok_or(RequestVerifyError::InvalidDate)?;
+        let time = core::str::from_utf8(&trimmed)
+            .ok()
+            .and_then(SigningTime::from_amz_date)
+            .ok_or(RequestVerifyError::InvalidDate)?;
 
         for (part, expected, found) in [
             ("date", time.scope_date(), auth.date),
