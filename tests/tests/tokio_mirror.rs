@@ -570,3 +570,44 @@ async fn no_task_outlives_the_halves_and_the_connection() {
     })
     .await;
 }
+
+/// A server that has sent its whole response may reset the stream with `NO_ERROR` to stop the
+/// request (RFC 9113, section 8.1): the mirror does, once it has answered a broken chain with an
+/// `error` message while the client is still sending. The client's sender then stops, and the
+/// response is not lost: the receiver, read only after the sender gave up, still yields the
+/// `error` message, never the reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_with_no_error_after_the_response_keeps_the_response() {
+    within_hang_timeout(async {
+        let addr = start_mirror(Mirror::new().with_signing(params())).await;
+        let client = Client::connect(addr).await.expect("connects");
+        // A chain from another seed: the mirror's first verification fails.
+        let session = client_session(Mode::HttpBinding)
+            .with_signer(SigV4Signer::new(params(), &"0".repeat(64)));
+        let (mut sender, mut receiver) = client
+            .open(request(addr, Some(SEED)), session)
+            .await
+            .expect("opens");
+        // Send until the server stops us: it reads nothing more after its answer, so the
+        // windows fill and the reset ends the wait.
+        let mut sent = 0;
+        let stopped = loop {
+            match sender.send(numbered_event(0, sent, 1024)).await {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 1_000_000, "the server never stopped the request");
+        };
+        assert!(
+            matches!(stopped, Error::Reset { reason } if reason == eventstream_tokio::Reason::NO_ERROR),
+            "{stopped:?}"
+        );
+        match receiver.recv().await {
+            Some(Ok(SessionEvent::Error { code, .. })) => assert_eq!(code, "signature_mismatch"),
+            other => panic!("the response was lost: {other:?}"),
+        }
+        assert!(receiver.recv().await.is_none());
+        drop(sender);
+    })
+    .await;
+}

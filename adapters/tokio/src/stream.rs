@@ -72,6 +72,10 @@ pub(crate) struct Inner {
     lease: Option<Box<dyn Send>>,
     /// The receiver took its last item.
     receiver_done: bool,
+    /// The peer reset the stream with `NO_ERROR` while we were sending: it has sent its whole
+    /// response and wants no more of the request (RFC 9113, section 8.1). Our sending is over;
+    /// what it sent is still delivered.
+    stopped_by_peer: bool,
 }
 
 impl Inner {
@@ -177,6 +181,27 @@ impl Inner {
         self.wake_both();
     }
 
+    /// Our side could not send, for `err`. A peer that resets the stream with `NO_ERROR` has
+    /// sent its whole response and asks us to stop sending (RFC 9113, section 8.1), which must
+    /// not cost the response: only our sending ends (later commands return `err`), and the
+    /// receiver still delivers what arrived before h2 reports the reset to it. Any other
+    /// failure fails the stream at once. Returns what to report.
+    fn send_failed(&mut self, err: Error) -> Error {
+        let stop = matches!(err, Error::Reset { reason } if reason == Reason::NO_ERROR);
+        if !stop || self.receiver_done {
+            return self.fail(err);
+        }
+        tracing::debug!(parent: &self.span, "the peer wants no more of the request (NO_ERROR): reading its response");
+        self.send = None;
+        self.stopped_by_peer = true;
+        if self.transport.is_none() {
+            self.transport = Some(err.clone());
+        }
+        self.release_if_over();
+        self.wake_both();
+        err
+    }
+
     /// Hands `data` to h2, with END_STREAM when `end`; a failure fails the stream.
     fn send_data(&mut self, data: Bytes, end: bool) -> Result<(), Error> {
         let Some(send) = self.send.as_mut() else {
@@ -192,7 +217,7 @@ impl Inner {
                 Poll::Ready(Err(gone)) if gone.is_io() || gone.is_remote() => Error::from_h2(gone),
                 _ => Error::from_h2(e),
             };
-            return Err(self.fail(err));
+            return Err(self.send_failed(err));
         }
         self.bytes_sent += n as u64;
         tracing::trace!(parent: &self.span, bytes = n, end_stream = end, "sent");
@@ -267,7 +292,7 @@ impl Inner {
                         }
                     },
                 };
-                return Poll::Ready(Err(self.fail(err)));
+                return Poll::Ready(Err(self.send_failed(err)));
             }
             match self.write(capacity) {
                 Ok(false) => {}
@@ -304,6 +329,7 @@ impl Shared {
                 span: span.clone(),
                 lease: None,
                 receiver_done: false,
+                stopped_by_peer: false,
             }),
             span,
             stream_id,
@@ -526,7 +552,8 @@ impl Drop for Sender {
     fn drop(&mut self) {
         let _enter = self.shared.span.enter();
         let mut inner = self.shared.lock();
-        if !inner.driver.is_closed() {
+        // After the peer stopped our sending, an abort would only cost the receiver its response.
+        if !inner.driver.is_closed() && !inner.stopped_by_peer {
             tracing::debug!("sender dropped before the end of the stream: aborting");
             abort(&mut inner);
         }
