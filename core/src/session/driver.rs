@@ -6,12 +6,18 @@ use crate::sign::SigningTime;
 use bytes::{Buf, Bytes, BytesMut};
 use core::fmt;
 
-/// The room the driver keeps in the buffer the session encodes into: frames are encoded one
-/// after another into one allocation and split off it as `Bytes`, instead of one allocation
-/// each (which the transport frees, often on another thread).
-const OUTPUT_CHUNK: usize = 64 * 1024;
+/// The room the driver keeps in the buffer the session encodes into while frames are small:
+/// they are encoded one after another into one allocation and split off it as `Bytes`, instead
+/// of one allocation each (which the transport frees, often on another thread).
+///
+/// A shared buffer lives until the last frame split off it is written, so the transport holds
+/// up to about two of them beyond its window: small buffers keep that excess small, and
+/// frames of [`OUTPUT_MIN_ROOM`] or more, which gain little from sharing, get their own
+/// allocation as before.
+const OUTPUT_CHUNK: usize = 16 * 1024;
 
-/// Below this much room, the next buffer handed to the session is a fresh [`OUTPUT_CHUNK`].
+/// Below this much room, the next buffer handed to the session is a fresh [`OUTPUT_CHUNK`], if
+/// the frames just encoded were smaller than this.
 const OUTPUT_MIN_ROOM: usize = 4 * 1024;
 
 /// How the transport closes our side once the pending bytes are written.
@@ -293,9 +299,10 @@ impl Driver {
         if self.reset {
             return;
         }
+        let pending = self.session.pending_transmit_len();
         if self.output.is_empty()
             && self.output.capacity() < OUTPUT_MIN_ROOM
-            && self.session.pending_transmit_len() > 0
+            && (1..OUTPUT_MIN_ROOM).contains(&pending)
         {
             // The session hands its filled buffer over in exchange for this one, and encodes
             // the next frames into it.
