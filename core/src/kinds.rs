@@ -240,7 +240,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ),
     (
         "timed_out",
-        "a deadline passed: a blocking read's timeout, a server's handshake or keepalive deadline, or a client's connect timeout",
+        "a deadline passed: a blocking read's timeout, a server's handshake or keepalive deadline, or a client's connect, open or response timeout",
     ),
     (
         "clock_out_of_range",

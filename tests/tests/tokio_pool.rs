@@ -1,6 +1,7 @@
 //! The pooled tokio client against servers on loopback ports that count the connections they
-//! accept: servers that allow 1 and 2 concurrent streams, the limit of connections per
-//! authority, `GOAWAY` mid-run, a killed and restarted server, and idle connections closed.
+//! accept: servers that allow 0, 1 and 2 concurrent streams, the limit of connections per
+//! authority, `GOAWAY` mid-run, a killed and restarted server, idle connections closed, the open
+//! and response timeouts, and authorities forgotten.
 //!
 //! Every wait is for an event (an echo, a failure, a closed connection); the hang detector is
 //! the only clock.
@@ -488,6 +489,166 @@ async fn a_killed_server_fails_its_streams_and_a_restarted_one_is_reconnected() 
         let (mut c_send, mut c_recv) = open_live(&client, addr, 2).await;
         finish(&mut c_send, &mut c_recv).await;
         assert_eq!(again.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_allows_no_stream_cannot_hold_an_open_or_a_stream_forever() {
+    within_hang_timeout(async {
+        let server = counted_mirror(ServerBuilder::new().max_concurrent_streams(0)).await;
+        let builder = ClientBuilder::new()
+            .max_connections_per_authority(1)
+            .open_timeout(Some(Duration::from_millis(300)))
+            .response_timeout(Some(Duration::from_millis(300)));
+        let pooled = builder.build();
+        let fixed = builder.connect(server.addr).await.expect("connects");
+        for client in [&pooled, &fixed] {
+            // Before the server's SETTINGS arrive a first stream may be opened (HTTP/2 allows
+            // any number until then). Either the server refuses it, or, when the SETTINGS came
+            // first, h2 holds it unsent: then the response timeout ends it.
+            if let Ok((_sender, receiver)) = open(client, server.addr).await {
+                expect_refused_or_no_response(receiver).await;
+            }
+        }
+        // With the limit known, the pool makes an open wait for a place that never comes, and
+        // the open gives up.
+        match open(&pooled, server.addr).await {
+            Err(e @ Error::TimedOut(_)) => {
+                assert_eq!(e.kind(), "timed_out");
+                assert!(e.to_string().contains("open timeout"), "{e}");
+            }
+            Err(e) => panic!("expected the open timeout, got {e}"),
+            Ok(_) => panic!("a server that allows no stream opened one"),
+        }
+        // A client of one connection hands the stream to h2, which holds it until the server
+        // allows it: the response timeout ends it.
+        let (_sender, receiver) = open(&fixed, server.addr).await.expect("queued by h2");
+        expect_refused_or_no_response(receiver).await;
+    })
+    .await;
+}
+
+/// Opens an event stream to the mirror at `addr`.
+async fn open(client: &Client, addr: SocketAddr) -> Result<(Sender, Receiver), Error> {
+    let request = http::Request::post(uri(addr)).body(()).expect("a request");
+    client
+        .open(request, client_session(Mode::HttpBinding))
+        .await
+}
+
+/// The stream's only item is its refusal by the server or the response timeout.
+async fn expect_refused_or_no_response(mut receiver: Receiver) {
+    match receiver.recv().await {
+        Some(Err(e @ Error::TimedOut(_))) => {
+            assert!(e.to_string().contains("response timeout"), "{e}");
+        }
+        Some(Err(Error::Reset { reason })) => assert_eq!(reason, h2::Reason::REFUSED_STREAM),
+        other => panic!("expected a timeout or a refusal, got {other:?}"),
+    }
+    assert!(receiver.recv().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_waiting_for_a_place_times_out_and_gives_its_turn_back() {
+    within_hang_timeout(async {
+        let server = counted_mirror(ServerBuilder::new().max_concurrent_streams(1)).await;
+        let client = ClientBuilder::new()
+            .max_connections_per_authority(1)
+            .open_timeout(Some(Duration::from_millis(300)))
+            .build();
+        let mut first = open_live(&client, server.addr, 0).await;
+        let request = http::Request::post(uri(server.addr))
+            .body(())
+            .expect("a request");
+        let waited = client
+            .open(request, client_session(Mode::HttpBinding))
+            .await;
+        assert!(
+            matches!(waited, Err(Error::TimedOut(_))),
+            "the second stream has no place while the first is open"
+        );
+        // The open that gave up took nothing: once the first ends, the next one opens on the
+        // same connection.
+        finish(&mut first.0, &mut first.1).await;
+        let (mut sender, mut receiver) = open_live(&client, server.addr, 1).await;
+        finish(&mut sender, &mut receiver).await;
+        assert_eq!(server.accepted(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_that_never_comes_ends_the_stream_after_the_response_timeout() {
+    within_hang_timeout(async {
+        // A server that takes the stream and never answers it.
+        let (listener, addr) = listen().await;
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accepts");
+            let mut connection = h2::server::handshake(tcp).await.expect("a handshake");
+            let mut held = Vec::new();
+            while let Some(Ok(stream)) = connection.accept().await {
+                held.push(stream);
+            }
+        });
+        let client = ClientBuilder::new()
+            .response_timeout(Some(Duration::from_millis(200)))
+            .build();
+        let request = http::Request::post(uri(addr)).body(()).expect("a request");
+        let (mut sender, mut receiver) = client
+            .open(request, client_session(Mode::HttpBinding))
+            .await
+            .expect("opens");
+        match receiver.recv().await {
+            Some(Err(e @ Error::TimedOut(_))) => {
+                assert!(e.to_string().contains("response timeout"), "{e}")
+            }
+            other => panic!("expected the response timeout, got {other:?}"),
+        }
+        assert!(receiver.recv().await.is_none());
+        // The stream was reset: the sender fails too.
+        assert!(sender.send(numbered_event(0, 0, 8)).await.is_err());
+    })
+    .await;
+}
+
+/// How many authorities a pooled client's `Debug` says it keeps.
+fn authorities(client: &Client) -> usize {
+    let debug = format!("{client:?}");
+    let (_, rest) = debug
+        .split_once("authorities: ")
+        .unwrap_or_else(|| panic!("no count of authorities in {debug}"));
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_forgets_authorities_whose_connections_closed() {
+    within_hang_timeout(async {
+        let client = ClientBuilder::new()
+            .idle_timeout(Some(Duration::from_millis(50)))
+            .build();
+        let mut servers = Vec::new();
+        for stream in 0..4 {
+            let mut server = counted_mirror(ServerBuilder::new().idle_timeout(None)).await;
+            let (mut sender, mut receiver) = open_live(&client, server.addr, stream).await;
+            // The authorities before this one closed their connections: only this one is kept.
+            assert_eq!(authorities(&client), 1, "after stream {stream}");
+            finish(&mut sender, &mut receiver).await;
+            drop((sender, receiver));
+            server
+                .closed
+                .recv()
+                .await
+                .expect("the idle connection closed");
+            servers.push(server);
+        }
+        // A stream that stays open keeps its authority beside the next one.
+        let (mut sender, mut receiver) = open_live(&client, servers[0].addr, 10).await;
+        let (mut sender2, mut receiver2) = open_live(&client, servers[1].addr, 11).await;
+        assert_eq!(authorities(&client), 2);
+        finish(&mut sender, &mut receiver).await;
+        finish(&mut sender2, &mut receiver2).await;
     })
     .await;
 }

@@ -52,7 +52,8 @@ use tracing::Instrument as _;
 /// `SETTINGS_MAX_CONCURRENT_STREAMS`; then another connection opens, up to
 /// [`max_connections_per_authority`](Self::max_connections_per_authority) (default
 /// [8](Self::DEFAULT_MAX_CONNECTIONS_PER_AUTHORITY)), past which a new stream waits for a
-/// stream to end. A stream holds its place until our side is closed and the receiver has its
+/// stream to end, for at most the [open timeout](Self::open_timeout) (default
+/// [30 s](Self::DEFAULT_OPEN_TIMEOUT)). A stream holds its place until our side is closed and the receiver has its
 /// last item, or the stream was reset, or both halves are dropped.
 ///
 /// A connection that received `GOAWAY` or failed takes no new stream: its open streams finish
@@ -107,6 +108,8 @@ pub struct ClientBuilder {
     tls: TlsSettings,
     idle_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
+    open_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
     max_connections_per_authority: usize,
 }
 
@@ -117,6 +120,8 @@ impl Default for ClientBuilder {
             tls: TlsSettings::default(),
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             connect_timeout: Some(Self::DEFAULT_CONNECT_TIMEOUT),
+            open_timeout: Some(Self::DEFAULT_OPEN_TIMEOUT),
+            response_timeout: Some(Self::DEFAULT_RESPONSE_TIMEOUT),
             max_connections_per_authority: Self::DEFAULT_MAX_CONNECTIONS_PER_AUTHORITY,
         }
     }
@@ -135,6 +140,13 @@ impl ClientBuilder {
 
     /// How long connecting (TCP, TLS, the HTTP/2 handshake) may take, by default: 10 s.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// How long [`Client::open`] may wait for a place for its stream, by default: 30 s.
+    pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// How long a stream waits for its response head after [`Client::open`] returned, by
+    /// default: 30 s.
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// How many connections a pooled client keeps to one scheme and authority, by default: 8
     /// (with a server's usual limit of 100 or 128 streams each, hundreds of streams).
@@ -238,6 +250,31 @@ impl ClientBuilder {
         self
     }
 
+    /// How long [`Client::open`] may take to place its stream (default
+    /// [30 s](Self::DEFAULT_OPEN_TIMEOUT)): the wait for a stream below the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` (and, pooled, for a connection with room), connecting
+    /// included, up to the request head handed to h2. Past it, `open` fails with
+    /// [`Error::TimedOut`], so a server that allows no streams, or streams that never end,
+    /// cannot hold an open forever. `None` waits as long as it takes.
+    #[must_use]
+    pub fn open_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.open_timeout = timeout;
+        self
+    }
+
+    /// How long a stream may wait for the server's response head once [`Client::open`] returned
+    /// it (default [30 s](Self::DEFAULT_RESPONSE_TIMEOUT)). Past it, the stream is reset
+    /// (`RST_STREAM(CANCEL)`) and its [`Receiver`](crate::Receiver) ends with
+    /// [`Error::TimedOut`]; so does a stream h2 could not even send, because the server's
+    /// SETTINGS, which arrive after a first stream may go out, allow no stream. Streaming
+    /// services answer at once; a server that waits for the first events before it answers
+    /// needs them sent within this time. `None` waits as long as the connection lives.
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
     /// The most connections a pooled client keeps open to one scheme and authority (default
     /// [8](Self::DEFAULT_MAX_CONNECTIONS_PER_AUTHORITY); at least 1). Connections that received
     /// `GOAWAY` and are finishing their streams do not count.
@@ -252,6 +289,8 @@ impl ClientBuilder {
     /// before the first [`Client::open`]. Clones share the pool.
     pub fn build(&self) -> Client {
         Client {
+            open_timeout: self.open_timeout,
+            response_timeout: self.response_timeout,
             inner: Inner::Pooled(Arc::new(Pool::new(PoolConfig {
                 settings: self.settings,
                 tls: self.tls.clone(),
@@ -289,6 +328,8 @@ impl ClientBuilder {
         tracing::debug!(parent: &span, "connected");
         Ok(Client {
             inner: Inner::Fixed { send_request, span },
+            open_timeout: self.open_timeout,
+            response_timeout: self.response_timeout,
         })
     }
 
@@ -365,6 +406,8 @@ where
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Inner,
+    open_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -425,14 +468,38 @@ impl Client {
     /// be `POST`. A signed stream's seed is the `Signature=` of the request's `Authorization`
     /// header, which the caller computed; `session` carries the matching signer
     /// ([`open_signed`](Self::open_signed) does both). Waits while the server's limit of
-    /// concurrent streams is reached (and, pooled, no further connection may open).
+    /// concurrent streams is reached (and, pooled, no further connection may open), for at most
+    /// the [open timeout](ClientBuilder::open_timeout). A client of one fixed connection hands
+    /// h2 one stream beyond the server's limit, which h2 holds unsent until a place frees up;
+    /// the [response timeout](ClientBuilder::response_timeout) bounds that wait.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] for a server session, or (pooled) a URI that is not `http://` or
     /// `https://`; connecting's failure ([`Error::Connect`], [`Error::Tls`], [`Error::NoH2`],
-    /// [`Error::TimedOut`]); the connection's failure.
+    /// [`Error::TimedOut`]); [`Error::TimedOut`] when the open timeout passes; the connection's
+    /// failure.
     pub async fn open(
+        &self,
+        request: http::Request<()>,
+        session: Session,
+    ) -> Result<(Sender, Receiver), Error> {
+        let opening = self.place(request, session);
+        match self.open_timeout {
+            None => opening.await,
+            Some(limit) => {
+                tokio::time::timeout(limit, opening)
+                    .await
+                    .unwrap_or(Err(Error::TimedOut(
+                        "opening a stream: no place for it within the open timeout",
+                    )))
+            }
+        }
+    }
+
+    /// [`open`](Self::open) without its timeout. Dropped midway, it gives back what it took
+    /// (a connection being made, a stream's place).
+    async fn place(
         &self,
         request: http::Request<()>,
         session: Session,
@@ -442,7 +509,7 @@ impl Client {
             Inner::Fixed { send_request, span } => {
                 let request = http::Request::from_parts(parts, ());
                 let head = send_head(send_request.clone(), request).await?;
-                let (sender, receiver, _) = halves(session, head, span);
+                let (sender, receiver, _) = halves(session, head, span, self.response_timeout);
                 Ok((sender, receiver))
             }
             Inner::Pooled(pool) => {
@@ -453,7 +520,8 @@ impl Client {
                     let request = http::Request::from_parts(parts.clone(), ());
                     match send_head(picked.send_request.clone(), request).await {
                         Ok(head) => {
-                            let (sender, receiver, shared) = halves(session, head, &picked.span);
+                            let (sender, receiver, shared) =
+                                halves(session, head, &picked.span, self.response_timeout);
                             shared.hold(Box::new(picked.lease));
                             return Ok((sender, receiver));
                         }
@@ -546,6 +614,7 @@ fn halves(
     session: Session,
     (response, send_stream): (h2::client::ResponseFuture, h2::SendStream<Bytes>),
     connection_span: &tracing::Span,
+    response_timeout: Option<Duration>,
 ) -> (Sender, Receiver, Arc<Shared>) {
     let stream_id = send_stream.stream_id().as_u32();
     let span = tracing::debug_span!(parent: connection_span, "event_stream", stream_id);
@@ -553,7 +622,7 @@ fn halves(
     let shared = Shared::new(session, send_stream, span, stream_id);
     (
         Sender::new(shared.clone()),
-        Receiver::client(shared.clone(), response),
+        Receiver::client(shared.clone(), response, response_timeout),
         shared,
     )
 }

@@ -68,7 +68,11 @@ pub enum Error {
     /// answer a keepalive `PING` within
     /// [`ServerBuilder::keepalive_timeout`](crate::ServerBuilder::keepalive_timeout); at a
     /// pooled client, connecting (TCP, TLS, the HTTP/2 handshake) took longer than
-    /// [`ClientBuilder::connect_timeout`](crate::ClientBuilder::connect_timeout). It says
+    /// [`ClientBuilder::connect_timeout`](crate::ClientBuilder::connect_timeout); at a client,
+    /// a stream found no place within
+    /// [`ClientBuilder::open_timeout`](crate::ClientBuilder::open_timeout), or its response head
+    /// did not come within
+    /// [`ClientBuilder::response_timeout`](crate::ClientBuilder::response_timeout). It says
     /// which.
     #[error("timed out: {0}")]
     TimedOut(&'static str),

@@ -88,7 +88,7 @@ impl fmt::Display for Authority {
     }
 }
 
-/// The pool: an entry per authority ever used.
+/// The pool: an entry per authority in use (see [`Pool::host`]).
 pub(crate) struct Pool {
     config: PoolConfig,
     /// The rustls configuration, made when the first `https://` connection needs it.
@@ -222,17 +222,23 @@ impl Pool {
         }
     }
 
+    /// The entry of `authority`, made if there is none. Making one forgets every authority
+    /// nothing refers to any more (no connection, stream or waiting open holds its [`Host`]),
+    /// so the map holds the authorities in use and at most one more.
     fn host(&self, authority: &Authority) -> Arc<Host> {
-        lock(&self.hosts)
-            .entry(authority.clone())
-            .or_insert_with(|| {
-                Arc::new(Host {
-                    state: Mutex::default(),
-                    changed: Notify::new(),
-                    idle_timeout: self.config.idle_timeout,
-                })
-            })
-            .clone()
+        let mut hosts = lock(&self.hosts);
+        if let Some(host) = hosts.get(authority) {
+            return host.clone();
+        }
+        // Only this lock hands out a `Host` nobody else holds: a count of one stays one.
+        hosts.retain(|_, host| Arc::strong_count(host) > 1);
+        let host = Arc::new(Host {
+            state: Mutex::default(),
+            changed: Notify::new(),
+            idle_timeout: self.config.idle_timeout,
+        });
+        hosts.insert(authority.clone(), host.clone());
+        host
     }
 
     /// A place for one more stream to `authority`: on a connection with room, on a new
@@ -393,33 +399,35 @@ async fn drive(host: Arc<Host>, id: u64, mut connection: h2::client::Connection<
         // No way to tell when the limit is known: trust what h2 has.
         settle(&host, id);
     }
-    let mut closable = pin!(until_closable(&host, id));
-    let result = poll_fn(|cx| {
-        if let Poll::Ready(result) = Pin::new(&mut connection).poll(cx) {
-            return Poll::Ready(Some(result));
-        }
-        if let Some(p) = ping.as_mut() {
-            if p.poll_pong(cx).is_ready() {
-                ping = None;
-                settle(&host, id);
+    let result = {
+        let mut closable = pin!(until_closable(&host, id));
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = Pin::new(&mut connection).poll(cx) {
+                return Poll::Ready(Some(result));
             }
-        }
-        let refused_now = lock(&host.state)
-            .get(id)
-            .is_some_and(|c| !c.refused && c.check_refused());
-        if refused_now {
-            host.changed.notify_waiters();
-        }
-        if closable.as_mut().poll(cx).is_ready() {
-            // It left the pool with no stream open: one more turn for h2 to write what it
-            // holds (and, when nothing refers to the connection any more, its GOAWAY), then
-            // the connection is dropped, which closes it.
-            let _ = Pin::new(&mut connection).poll(cx);
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await;
+            if let Some(p) = ping.as_mut() {
+                if p.poll_pong(cx).is_ready() {
+                    ping = None;
+                    settle(&host, id);
+                }
+            }
+            let refused_now = lock(&host.state)
+                .get(id)
+                .is_some_and(|c| !c.refused && c.check_refused());
+            if refused_now {
+                host.changed.notify_waiters();
+            }
+            if closable.as_mut().poll(cx).is_ready() {
+                // It left the pool with no stream open: one more turn for h2 to write what it
+                // holds (and, when nothing refers to the connection any more, its GOAWAY), then
+                // the connection is dropped, which closes it.
+                let _ = Pin::new(&mut connection).poll(cx);
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
+    };
     match result {
         Some(Ok(())) => tracing::debug!("connection closed"),
         Some(Err(e)) => tracing::debug!(error = %e, "connection failed"),
@@ -427,6 +435,9 @@ async fn drive(host: Arc<Host>, id: u64, mut connection: h2::client::Connection<
     }
     lock(&host.state).remove(id);
     host.changed.notify_waiters();
+    // The pool may forget the authority before the peer sees the connection close.
+    drop(host);
+    drop(connection);
 }
 
 /// The server's SETTINGS were applied on connection `id`: its limit is known.

@@ -571,8 +571,11 @@ impl fmt::Debug for Sender {
 
 /// The client's wait for the response head.
 enum Head {
-    /// Waiting for the response head.
-    Waiting(h2::client::ResponseFuture),
+    /// Waiting for the response head, until the deadline when there is one.
+    Waiting(
+        h2::client::ResponseFuture,
+        Option<Pin<Box<tokio::time::Sleep>>>,
+    ),
     /// A non-200 response: reading the start of its body for the error.
     ErrorBody {
         parts: http::response::Parts,
@@ -638,9 +641,15 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// A client's receiver: the response head comes first.
-    pub(crate) fn client(shared: Arc<Shared>, response: h2::client::ResponseFuture) -> Receiver {
-        Receiver::new(shared, Head::Waiting(response), None, None)
+    /// A client's receiver: the response head comes first, within `timeout` from now when
+    /// there is one.
+    pub(crate) fn client(
+        shared: Arc<Shared>,
+        response: h2::client::ResponseFuture,
+        timeout: Option<std::time::Duration>,
+    ) -> Receiver {
+        let deadline = timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
+        Receiver::new(shared, Head::Waiting(response, deadline), None, None)
     }
 
     /// A server's receiver: the request body, within the server's budgets when it has them.
@@ -845,8 +854,22 @@ impl Receiver {
         loop {
             match &mut self.head_state {
                 Head::Done | Head::Server => return Poll::Ready(()),
-                Head::Waiting(response) => {
-                    let response = ready!(Pin::new(response).poll(cx));
+                Head::Waiting(response, deadline) => {
+                    let Poll::Ready(response) = Pin::new(response).poll(cx) else {
+                        if deadline
+                            .as_mut()
+                            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+                        {
+                            // No answer (or, on a connection whose server allows no stream, not
+                            // even sent): the stream is reset.
+                            self.head_state = Head::Done;
+                            self.shared.lock().fail(Error::TimedOut(
+                                "no response head within the response timeout",
+                            ));
+                            continue;
+                        }
+                        return Poll::Pending;
+                    };
                     self.head_state = Head::Done;
                     match response {
                         Ok(response) => {
