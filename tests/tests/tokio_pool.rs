@@ -65,11 +65,7 @@ fn uri(addr: SocketAddr) -> String {
 
 /// Opens a stream and waits for the echo of one event: the stream is open at the server.
 async fn open_live(client: &Client, addr: SocketAddr, stream: usize) -> (Sender, Receiver) {
-    let request = http::Request::post(uri(addr)).body(()).expect("a request");
-    let (mut sender, mut receiver) = client
-        .open(request, client_session(Mode::HttpBinding))
-        .await
-        .expect("opens");
+    let (mut sender, mut receiver) = open(client, addr).await.expect("opens");
     echo(&mut sender, &mut receiver, stream, 0).await;
     (sender, receiver)
 }
@@ -558,14 +554,8 @@ async fn a_stream_waiting_for_a_place_times_out_and_gives_its_turn_back() {
             .open_timeout(Some(Duration::from_millis(300)))
             .build();
         let mut first = open_live(&client, server.addr, 0).await;
-        let request = http::Request::post(uri(server.addr))
-            .body(())
-            .expect("a request");
-        let waited = client
-            .open(request, client_session(Mode::HttpBinding))
-            .await;
         assert!(
-            matches!(waited, Err(Error::TimedOut(_))),
+            matches!(open(&client, server.addr).await, Err(Error::TimedOut(_))),
             "the second stream has no place while the first is open"
         );
         // The open that gave up took nothing: once the first ends, the next one opens on the
@@ -594,11 +584,7 @@ async fn a_response_that_never_comes_ends_the_stream_after_the_response_timeout(
         let client = ClientBuilder::new()
             .response_timeout(Some(Duration::from_millis(200)))
             .build();
-        let request = http::Request::post(uri(addr)).body(()).expect("a request");
-        let (mut sender, mut receiver) = client
-            .open(request, client_session(Mode::HttpBinding))
-            .await
-            .expect("opens");
+        let (mut sender, mut receiver) = open(&client, addr).await.expect("opens");
         match receiver.recv().await {
             Some(Err(e @ Error::TimedOut(_))) => {
                 assert!(e.to_string().contains("response timeout"), "{e}")
