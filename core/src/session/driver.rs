@@ -166,6 +166,12 @@ impl Driver {
     ///
     /// The session's refusal; nothing was queued.
     pub fn apply(&mut self, command: Command, now: SigningTime) -> Result<(), SendError> {
+        // Output not taken yet goes back to the session, which encodes the command's frames
+        // after it, in place: `collect` hands the buffer back whole, so events queued one by
+        // one are encoded once and never copied.
+        if !self.reset && !self.output.is_empty() {
+            self.session.requeue(&mut self.output);
+        }
         let result = self.session.apply(command, now);
         self.collect();
         result

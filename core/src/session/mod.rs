@@ -766,6 +766,19 @@ impl Session {
         }
     }
 
+    /// Takes back `pending`, bytes [`poll_transmit`](Self::poll_transmit) handed out that are
+    /// not written yet, as the start of the queue, so that frames queued next are encoded after
+    /// them in the same buffer instead of being copied there later. `pending` is left with the
+    /// session's empty buffer. Only while our side is open and nothing is queued; returns
+    /// whether it took them.
+    pub(crate) fn requeue(&mut self, pending: &mut BytesMut) -> bool {
+        if !self.out.is_empty() || !matches!(self.local, Local::Open { .. }) {
+            return false;
+        }
+        core::mem::swap(&mut self.out, pending);
+        true
+    }
+
     /// Whether [`poll_transmit`](Self::poll_transmit) has something to hand out: bytes, a
     /// half-close or a reset.
     pub fn wants_transmit(&self) -> bool {
