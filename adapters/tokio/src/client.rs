@@ -68,6 +68,10 @@ use tracing::Instrument as _;
 /// the server right after the handshake, and once the answer comes (the server sends its
 /// SETTINGS before it) the connection takes streams up to the server's limit.
 ///
+/// The connect, open, response and idle timeouts run on tokio's time driver: the runtime needs
+/// it ([`enable_time`](tokio::runtime::Builder::enable_time), or `enable_all`, as
+/// `#[tokio::main]` does) unless every timeout is turned off.
+///
 /// # TLS
 ///
 /// `https://` URIs use rustls (with the ring crypto provider), TLS 1.2 or 1.3, and offer ALPN
