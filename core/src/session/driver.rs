@@ -587,6 +587,67 @@ mod tests {
         assert!(matches!(d.step(), Step::Done));
     }
 
+    /// Commands applied while earlier output is pending, taken in part or written in part, go
+    /// out after it and in order: the pending bytes go back to the session, which encodes the
+    /// new frames after them.
+    #[test]
+    fn commands_between_partial_writes_go_out_after_the_pending_bytes() {
+        use crate::sign::{Credentials, SigV4Signer, SigV4Verifier, SigningParams};
+        let params = SigningParams::new(Credentials::new("AKID", "secret"), "us-east-1", "demo");
+        let seed = "00".repeat(32);
+        for signed in [false, true] {
+            for pattern in 0..16u64 {
+                let config = SessionConfig::new(Role::Client, Mode::HttpBinding);
+                let mut client = Session::new(config);
+                let mut server = Session::new(SessionConfig::new(Role::Server, Mode::HttpBinding));
+                if signed {
+                    client.set_signer(SigV4Signer::new(params.clone(), &seed));
+                    server.set_verifier(SigV4Verifier::new(params.clone(), &seed));
+                }
+                let mut client = Driver::new(client);
+                let mut server = Driver::new(server);
+                let mut wire = Vec::new();
+                // A fixed pseudo-random mix of applying, taking and writing in pieces.
+                let mut x = pattern.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                for i in 0..30u8 {
+                    let event = EventBuilder::new("E")
+                        .payload(alloc::vec![i; 50 + usize::from(i) * 7])
+                        .build();
+                    client.apply(Command::Send(event), t()).unwrap();
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let piece = (x % 300) as usize;
+                    match x % 3 {
+                        0 => wire.extend_from_slice(&client.take_output(piece)),
+                        1 => {
+                            let out = client.output();
+                            let n = piece.min(out.len());
+                            wire.extend_from_slice(&out[..n]);
+                            client.written(n);
+                        }
+                        _ => {}
+                    }
+                }
+                client.apply(Command::Finish, t()).unwrap();
+                wire.extend_from_slice(&client.take_output(usize::MAX));
+                assert!(matches!(client.poll_close(), Some(Close::Finish)));
+                server.handle_bytes(Bytes::from(wire), t());
+                server.handle_eof(t());
+                for i in 0..30u8 {
+                    match server.poll_event() {
+                        Some(SessionEvent::Event(m)) => {
+                            assert_eq!(m.payload().len(), 50 + usize::from(i) * 7);
+                            assert!(m.payload().iter().all(|&b| b == i), "event {i}");
+                        }
+                        other => panic!("signed {signed}, pattern {pattern}: event {i}: {other:?}"),
+                    }
+                }
+                assert_eq!(server.poll_event(), Some(SessionEvent::End));
+            }
+        }
+    }
+
     #[test]
     fn step_moves_a_whole_exchange_in_any_pieces() {
         for piece in [1, 7, 64, usize::MAX] {
